@@ -1,0 +1,12 @@
+//! aloft-core: what Aloft knows without wasm, a CLI or SSH.
+//!
+//! - [`catalog`]: offerings, accelerators and the catalog a provider serves;
+//! - [`provider`]: the [`provider::Provider`] trait every provider (wasm
+//!   component or native) implements, its request/instance types and its
+//!   typed errors.
+//!
+//! Everything here is pure and fast to test; the wasm host (aloft-plugin)
+//! and the CLI depend on it, never the other way round.
+
+pub mod catalog;
+pub mod provider;

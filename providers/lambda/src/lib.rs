@@ -1,0 +1,30 @@
+//! Aloft provider for Lambda Cloud.
+//!
+//! Serves the embedded catalog snapshot (`catalog/vms.csv`, SkyPilot's
+//! v8 schema, taken into this repository on the date below).
+//! Provisioning answers `unsupported` until it is implemented.
+
+use aloft_sdk::{catalog::Embedded, export_provider, CatalogData, Identity, Provider, Result};
+
+const CATALOG: Embedded = Embedded {
+    version: "v8",
+    data_date: "2026-11-29",
+    csv: include_str!("../catalog/vms.csv"),
+};
+
+/// Secrets that must be set before this provider can be used.
+const REQUIRED: &[&str] = &["LAMBDA_API_KEY"];
+
+struct Lambda;
+
+impl Provider for Lambda {
+    fn catalog() -> Result<CatalogData> {
+        CATALOG.load()
+    }
+
+    fn check() -> Result<Identity> {
+        aloft_sdk::check_credentials_present(REQUIRED)
+    }
+}
+
+export_provider!(Lambda);
