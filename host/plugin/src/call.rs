@@ -227,6 +227,7 @@ impl From<CallError> for aloft_core::provider::Error {
 #[derive(Clone)]
 pub struct LoadedPlugin {
     manifest: Manifest,
+    inspected: crate::Inspected,
     engine: Engine,
     pre: ProviderPre<StoreState>,
     limits: crate::Limits,
@@ -234,9 +235,15 @@ pub struct LoadedPlugin {
 }
 
 impl LoadedPlugin {
-    pub(crate) fn new(host: &PluginHost, manifest: Manifest, pre: ProviderPre<StoreState>) -> LoadedPlugin {
+    pub(crate) fn new(
+        host: &PluginHost,
+        manifest: Manifest,
+        inspected: crate::Inspected,
+        pre: ProviderPre<StoreState>,
+    ) -> LoadedPlugin {
         LoadedPlugin {
             manifest,
+            inspected,
             engine: host.engine.clone(),
             pre,
             limits: host.limits.clone(),
@@ -252,6 +259,11 @@ impl LoadedPlugin {
     /// `name@version`.
     pub fn label(&self) -> String {
         self.manifest.label()
+    }
+
+    /// What the component itself says: API, kind, imports, exports.
+    pub fn inspected(&self) -> &crate::Inspected {
+        &self.inspected
     }
 
     /// A fresh instance for one or more calls.
@@ -332,8 +344,12 @@ impl Session {
                 if matches!(trap.downcast_ref::<wasmtime::Trap>(), Some(wasmtime::Trap::Interrupt)) {
                     return Err(CallError::Deadline { plugin: label, op: op.name(), deadline });
                 }
+                let what = match trap.downcast_ref::<wasmtime::Trap>() {
+                    Some(code) => code.to_string(),
+                    None => trap.root_cause().to_string(),
+                };
                 let tail = state.stderr_tail();
-                let message = if tail.is_empty() { format!("{trap:#}") } else { format!("{trap:#}; stderr: {tail}") };
+                let message = if tail.is_empty() { what } else { format!("{what}; guest stderr: {tail}") };
                 Err(CallError::Trap { plugin: label, op: op.name(), message })
             }
             Err(_elapsed) => {

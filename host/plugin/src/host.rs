@@ -192,9 +192,9 @@ impl PluginHost {
         })
     }
 
-    /// Reads a component's API version and kind from its exports and checks
-    /// that every import is one the host gives. Nothing is cached.
-    pub fn inspect(&self, component: &Component, path: &Path, plugin: &str) -> Result<Inspected, Error> {
+    /// Reads a component's API version, kind, imports and exports from its
+    /// own type, without judging them.
+    pub fn describe(&self, component: &Component, path: &Path) -> Result<Inspected, Error> {
         let ty = component.component_type();
         let imports: Vec<String> = ty.imports(&self.engine).map(|(n, _)| n.to_string()).collect();
         let exports: Vec<String> = ty.exports(&self.engine).map(|(n, _)| n.to_string()).collect();
@@ -229,6 +229,14 @@ impl PluginHost {
             path: path.to_path_buf(),
             message: "exports no aloft:provider interface (is it a provider component?)".into(),
         })?;
+        let kind = kind.unwrap_or(Kind::Provider);
+        Ok(Inspected { api, api_version, kind, imports, exports })
+    }
+
+    /// [`PluginHost::describe`], then checks that the API version is in the
+    /// host's range and that every import is one the host gives.
+    pub fn inspect(&self, component: &Component, path: &Path, plugin: &str) -> Result<Inspected, Error> {
+        let Inspected { api, api_version, kind, imports, exports } = self.describe(component, path)?;
         let range = semver::VersionReq::parse(since_v0_1_0::API_RANGE).map_err(|e| Error::Engine(e.to_string()))?;
         if !range.matches(&api_version) {
             return Err(Error::UnsupportedApi {
@@ -247,7 +255,6 @@ impl PluginHost {
             path: path.to_path_buf(),
             import: format!("{e:#}"),
         })?;
-        let kind = kind.unwrap_or(Kind::Provider);
         Ok(Inspected { api, api_version, kind, imports, exports })
     }
 
@@ -288,7 +295,7 @@ impl PluginHost {
             path: component_path.to_path_buf(),
             message: format!("not a provider world component: {e:#}"),
         })?;
-        Ok(crate::LoadedPlugin::new(self, manifest.clone(), pre))
+        Ok(crate::LoadedPlugin::new(self, manifest.clone(), inspected, pre))
     }
 
     /// Where the compiled form of a component with this hash is cached.
@@ -304,6 +311,15 @@ impl PluginHost {
         // same compatibility hash (it is in the name), under $ALOFT_HOME,
         // which only its owner may write. wasmtime also checks the header.
         unsafe { Component::deserialize_file(&self.engine, path) }.ok()
+    }
+
+    /// Stores an already compiled component in the cache (install does this
+    /// so the first call does not compile again).
+    pub fn prime_cache(&self, sha256: &str, component: &Component) {
+        let path = self.cache_path(sha256);
+        if !path.exists() {
+            self.write_cache(&path, component);
+        }
     }
 
     fn write_cache(&self, path: &Path, component: &Component) {

@@ -132,6 +132,7 @@ impl Registry {
             return Err(io(&dest)(e));
         }
         let _ = std::fs::remove_dir_all(&trash);
+        host.prime_cache(&manifest.sha256, &component);
         Ok(Installed { manifest, dir: dest })
     }
 
@@ -231,7 +232,7 @@ pub fn pack(host: &PluginHost, cargo_toml: &Path, wasm: &Path, out: &Path) -> Re
         Some(api) => api,
         None => {
             let component = host.compile(&bytes, wasm)?;
-            host.inspect(&component, wasm, &meta.name)?.api
+            host.describe(&component, wasm)?.api
         }
     };
     let manifest = Manifest {

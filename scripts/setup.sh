@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Sets everything up on a fresh Debian 12 machine and runs the main job:
+# builds aloft and the provider components, installs the bundled providers
+# into $ALOFT_HOME (default ~/.aloft), and shows them.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+scripts/build-all.sh
+ALOFT="$ROOT/target/release/aloft"
+for dir in build/plugins/*/; do
+    name=$(basename "$dir")
+    case "$name" in fixture-*) continue ;; esac
+    "$ALOFT" provider install "$dir"
+done
+echo "aloft is at $ALOFT" >&2
+"$ALOFT" provider list
