@@ -4,5 +4,6 @@
 //! and the real provider components (`ALOFT_PLUGINS`, packed by
 //! scripts/pack-all.sh), each test in its own temporary `ALOFT_HOME`.
 
+mod dryrun;
 mod plugins;
 mod util;

@@ -64,6 +64,13 @@ impl Run {
         self.stdout
     }
 
+    /// Asserts success and returns (stdout, stderr).
+    #[track_caller]
+    pub fn ok_with_stderr(self) -> (String, String) {
+        assert_eq!(self.status, 0, "command failed\nstdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
+        (self.stdout, self.stderr)
+    }
+
     /// Asserts this exit status and returns stderr.
     #[track_caller]
     pub fn fails_with(self, code: i32) -> String {

@@ -1,6 +1,7 @@
 //! One module per command group.
 
 mod check;
+mod launch;
 mod provider;
 mod show_gpus;
 
@@ -12,10 +13,15 @@ pub enum Command {
     /// Install, list, inspect and call provider plugins.
     #[command(subcommand)]
     Provider(provider::ProviderCommand),
+    /// Launch a task (or with --dryrun, only plan it).
+    Launch(launch::Launch),
     /// Check which providers' credentials work.
     Check(check::Check),
     /// Show accelerators, the instance types that have them, and prices.
     ShowGpus(show_gpus::ShowGpus),
+    /// The node agent (run on a cluster's head node by the client).
+    #[command(subcommand, hide = true)]
+    Agent(aloft_agent::AgentCommand),
 }
 
 impl Command {
@@ -23,8 +29,13 @@ impl Command {
     pub async fn run(self) -> anyhow::Result<()> {
         match self {
             Command::Provider(c) => c.run().await,
+            Command::Launch(c) => c.run().await,
             Command::Check(c) => c.run().await,
             Command::ShowGpus(c) => c.run().await,
+            Command::Agent(c) => match c.run()? {
+                0 => Ok(()),
+                code => Err(crate::Exit { code, message: String::new() }.into()),
+            },
         }
     }
 }

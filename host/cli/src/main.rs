@@ -8,7 +8,9 @@
 mod catalogs;
 mod commands;
 mod home;
+mod state;
 mod table;
+mod task_args;
 
 use clap::Parser;
 use std::process::ExitCode;

@@ -15,3 +15,4 @@
 pub mod catalog;
 pub mod optimizer;
 pub mod provider;
+pub mod task;

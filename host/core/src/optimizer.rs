@@ -278,3 +278,39 @@ fn feasible(catalogs: &[ProviderCatalog], w: &Want, index: usize, nodes: u32, bl
 #[cfg(test)]
 #[path = "optimizer_tests.rs"]
 mod tests;
+
+/// The optimizer's wants for a task's resources: one per candidate
+/// (any_of / ordered entry) and accelerator choice, with how they combine.
+pub fn wants_for(spec: &crate::task::ResourcesSpec) -> (Vec<Want>, Order) {
+    use crate::task::Ordering;
+    let mut wants = Vec::new();
+    let mut accel_ordered = false;
+    for r in &spec.candidates {
+        let base = Want {
+            provider: r.infra.provider.clone(),
+            region: r.infra.region.clone(),
+            zone: r.infra.zone.clone(),
+            instance_type: r.instance_type.clone(),
+            cpus: r.cpus.map(|q| Amount { value: q.value, at_least: q.plus }),
+            memory: r.memory.map(|q| Amount { value: q.value, at_least: q.plus }),
+            accelerator: None,
+            use_spot: r.use_spot,
+            max_hourly_cost: r.max_hourly_cost,
+        };
+        match &r.accelerators {
+            Some(acc) if !acc.choices.is_empty() => {
+                accel_ordered |= acc.ordered;
+                for (name, count) in &acc.choices {
+                    wants.push(Want { accelerator: Some((name.clone(), *count)), ..base.clone() });
+                }
+            }
+            _ => wants.push(base),
+        }
+    }
+    let order = match spec.order {
+        Ordering::InOrder => Order::InOrder,
+        Ordering::Cheapest if spec.candidates.len() == 1 && accel_ordered => Order::InOrder,
+        Ordering::Cheapest => Order::Cheapest,
+    };
+    (wants, order)
+}

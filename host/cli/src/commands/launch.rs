@@ -1,0 +1,171 @@
+//! `aloft launch`: plan (and with `--dryrun` only plan) a task, then
+//! provision, sync, set up and run it.
+
+use crate::catalogs::load_all;
+use crate::home::aloft_home;
+use crate::table::Table;
+use crate::task_args::{load_task, TaskArgs};
+use crate::Exit;
+use aloft_core::optimizer::{plan, wants_for, Outcome, Plan, ProviderCatalog};
+use anyhow::Result;
+use serde_json::json;
+
+/// Launch a task on a cluster (a YAML file, or a command in quotes).
+#[derive(Debug, clap::Args)]
+pub struct Launch {
+    /// Task YAML, or a command to run.
+    pub entrypoint: Option<String>,
+    /// Cluster name.
+    #[arg(short = 'c', long = "cluster")]
+    pub cluster: Option<String>,
+    /// Only plan: print the chosen resources and the alternatives.
+    #[arg(long)]
+    pub dryrun: bool,
+    /// With --dryrun: print the plan as one JSON object.
+    #[arg(long)]
+    pub json: bool,
+    /// Do not stream the job's output; return once it is submitted.
+    #[arg(short = 'd', long = "detach-run")]
+    pub detach_run: bool,
+    /// Do not ask for confirmation.
+    #[arg(short = 'y', long = "yes")]
+    pub yes: bool,
+    /// Autostop after this many idle minutes.
+    #[arg(short = 'i', long = "idle-minutes-to-autostop")]
+    pub idle_minutes: Option<f64>,
+    /// With -i: tear the cluster down instead of stopping it.
+    #[arg(long)]
+    pub down: bool,
+    /// Skip the task's setup.
+    #[arg(long)]
+    pub no_setup: bool,
+    #[command(flatten)]
+    pub task: TaskArgs,
+}
+
+/// The plan as `--json` prints it.
+fn plan_json(p: &Plan) -> serde_json::Value {
+    json!({
+        "provider": p.provider,
+        "region": p.region,
+        "zone": p.zone,
+        "instance_type": p.instance_type,
+        "accelerators": p.accelerators.as_ref().map(|(n, c)| json!({ n.clone(): c })),
+        "use_spot": p.use_spot,
+        "num_nodes": p.num_nodes,
+        "hourly_cost": (p.hourly_cost * 1e6).round() / 1e6,
+    })
+}
+
+fn count(c: f32) -> String {
+    if c.fract() == 0.0 { format!("{}", c as i64) } else { format!("{c}") }
+}
+
+/// Prints the plan table: the best few per provider, cheapest first.
+fn print_table(outcome: &Outcome) {
+    const PER_PROVIDER: usize = 3;
+    let mut shown: std::collections::BTreeMap<&str, usize> = Default::default();
+    let mut t = Table::new(&["INFRA", "INSTANCE", "vCPUs", "Mem(GB)", "GPUS", "COST ($/h)", "CHOSEN"]);
+    for p in &outcome.candidates {
+        let n = shown.entry(p.provider.as_str()).or_default();
+        if *n >= PER_PROVIDER {
+            continue;
+        }
+        *n += 1;
+        let infra = match &p.zone {
+            Some(z) => format!("{}/{}/{z}", p.provider, p.region),
+            None => format!("{}/{}", p.provider, p.region),
+        };
+        let spot = if p.use_spot { "[spot]" } else { "" };
+        t.row(vec![
+            infra,
+            format!("{}{spot}", p.instance_type),
+            count(p.vcpus),
+            count(p.memory_gib),
+            p.accelerators.as_ref().map(|(n, c)| format!("{n}:{}", count(*c))).unwrap_or_else(|| "-".into()),
+            format!("{:.2}", p.hourly_cost),
+            if p == &outcome.chosen { "✔".into() } else { String::new() },
+        ]);
+    }
+    crate::out(&t.render());
+}
+
+impl Launch {
+    /// Runs the command.
+    pub async fn run(self) -> Result<()> {
+        if let Some(c) = &self.cluster {
+            crate::state::check_cluster_name(c)?;
+        }
+        let task = load_task(self.entrypoint.as_deref(), &self.task)?;
+        let home = aloft_home()?;
+        let catalogs: Vec<ProviderCatalog> = load_all(&home).await?.into_iter().map(|l| l.catalog).collect();
+        let (wants, order) = wants_for(&task.resources);
+        if !self.dryrun {
+            return Err(anyhow::anyhow!("launching is not available yet; use --dryrun to plan"));
+        }
+        let Some(outcome) = plan(&catalogs, &wants, order, task.num_nodes, &[]) else {
+            let providers: Vec<&str> = catalogs.iter().map(|c| c.provider.as_str()).collect();
+            return Err(Exit {
+                code: 3,
+                message: format!(
+                    "no offering satisfies the task's resources ({} wanted) among the installed providers: {}\nhint: relax the resources, or see what is offered with `aloft show-gpus`",
+                    describe_wants(&task),
+                    if providers.is_empty() { "none".to_string() } else { providers.join(", ") }
+                ),
+            }
+            .into());
+        };
+        if self.json {
+            let mut v = plan_json(&outcome.chosen);
+            v["candidates"] = outcome.candidates.iter().map(plan_json).collect();
+            crate::outln(&serde_json::to_string(&v)?);
+            return Ok(());
+        }
+        let names: Vec<&str> = catalogs.iter().map(|c| c.provider.as_str()).collect();
+        eprintln!("Dry run: planning over every installed provider ({}), whether or not its credentials are set up.", names.join(", "));
+        print_table(&outcome);
+        let c = &outcome.chosen;
+        eprintln!(
+            "Chosen: {} x {} in {}{} at ${:.2}/h",
+            c.num_nodes,
+            c.instance_type,
+            c.region,
+            c.zone.as_ref().map(|z| format!(" ({z})")).unwrap_or_default(),
+            c.hourly_cost
+        );
+        Ok(())
+    }
+}
+
+/// A short description of what the task asks for, e.g.
+/// `aws/us-east-1 A100:8 [spot]`, candidates joined by ` | `.
+fn describe_wants(task: &aloft_core::task::Task) -> String {
+    let one = |r: &aloft_core::task::Resources| {
+        let mut parts = Vec::new();
+        if !r.infra.is_any() {
+            parts.push(r.infra.to_string());
+        }
+        if let Some(t) = &r.instance_type {
+            parts.push(t.clone());
+        }
+        if let Some(c) = r.cpus {
+            parts.push(format!("cpus={c}"));
+        }
+        if let Some(m) = r.memory {
+            parts.push(format!("memory={m}"));
+        }
+        if let Some(a) = &r.accelerators {
+            let names: Vec<String> = a.choices.iter().map(|(n, c)| format!("{n}:{}", count(*c))).collect();
+            parts.push(names.join(if a.ordered { " > " } else { " or " }));
+        }
+        if r.use_spot {
+            parts.push("[spot]".into());
+        }
+        if let Some(m) = r.max_hourly_cost {
+            parts.push(format!("max ${m}/h"));
+        }
+        if parts.is_empty() { "the default 8+ vCPUs".to_string() } else { parts.join(" ") }
+    };
+    let all: Vec<String> = task.resources.candidates.iter().map(one).collect();
+    format!("{} x {}", task.num_nodes, all.join(" | "))
+}
