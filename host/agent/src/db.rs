@@ -120,9 +120,14 @@ impl Store {
     fn migrate(&mut self) -> Result<()> {
         let path = self.path.clone();
         let db = |source| Error::Db { path: path.clone(), source };
+        let known = MIGRATIONS.len() as i64;
+        // The common case takes no write lock.
+        let version: i64 = self.conn.pragma_query_value(None, "user_version", |r| r.get(0)).map_err(db)?;
+        if version == known {
+            return Ok(());
+        }
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db)?;
         let version: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0)).map_err(db)?;
-        let known = MIGRATIONS.len() as i64;
         if version > known {
             return Err(Error::DbTooNew { path: path.clone(), found: version, known });
         }

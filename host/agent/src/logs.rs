@@ -17,8 +17,10 @@ use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-/// How often `--follow` looks for new output.
-const POLL: Duration = Duration::from_millis(25);
+/// How often `--follow` looks for new output: every 5 ms right after the
+/// job changes state (a job's first line matters), backing off to 50 ms.
+const POLL_MIN: Duration = Duration::from_millis(5);
+const POLL_MAX: Duration = Duration::from_millis(50);
 
 /// What to print.
 #[derive(Debug, Clone, Copy, Default)]
@@ -116,6 +118,8 @@ pub fn logs(dir: &StateDir, id: Option<i64>, opts: LogOptions, out: &mut dyn Wri
     let mut last_poke = Instant::now() - Duration::from_secs(1);
     let mut last_daemon_check = Instant::now();
     let mut warned = false;
+    let mut poll = POLL_MIN;
+    let mut seen = (None, 0);
     loop {
         let Some(job) = store.job(id)? else {
             eprintln!("error: job {id} not found on cluster {}", cluster.name);
@@ -123,6 +127,9 @@ pub fn logs(dir: &StateDir, id: Option<i64>, opts: LogOptions, out: &mut dyn Wri
         };
         let rows = store.nodes(id)?;
         f.refresh(&job, &rows);
+        let now_seen = (Some(job.state), f.sources.len());
+        poll = if now_seen != seen { POLL_MIN } else { (poll * 2).min(POLL_MAX) };
+        seen = now_seen;
         let last = job.state.is_terminal() || !opts.follow;
         let mut lines = f.pump(last)?;
         if first {
@@ -152,7 +159,7 @@ pub fn logs(dir: &StateDir, id: Option<i64>, opts: LogOptions, out: &mut dyn Wri
                 warned = true;
             }
         }
-        std::thread::sleep(POLL);
+        std::thread::sleep(poll);
     }
 }
 

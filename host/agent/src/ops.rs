@@ -27,7 +27,14 @@ pub fn submit(dir: &StateDir, spec: &JobSpec) -> Result<i64> {
     let cluster = store.require_cluster(dir)?;
     spec.validate(&cluster)?;
     let id = store.insert_job(spec, &cluster.name, now())?;
-    write_job_files(dir, id, spec.setup.as_deref(), spec.run.as_deref(), &spec.secrets)?;
+    if let Err(e) = write_job_files(dir, id, spec.setup.as_deref(), spec.run.as_deref(), &spec.secrets) {
+        forget_secrets(dir, id);
+        store.write(|tx| {
+            tx.transition(id, &[JobState::Init], JobState::Failed, now())?;
+            tx.set_outcome(id, None, Some(&e.to_string()))
+        })?;
+        return Err(e);
+    }
     store.write(|tx| tx.transition(id, &[JobState::Init], JobState::Pending, now()))?;
     daemon::poke(dir);
     Ok(id)

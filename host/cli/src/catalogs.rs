@@ -9,8 +9,6 @@ use aloft_plugin::{Call, PluginHost, Registry, Reply};
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
 
-const FORMAT: u32 = 1;
-
 /// One provider's catalog and where it came from.
 pub struct Loaded {
     /// Name and catalog.
@@ -74,9 +72,7 @@ fn cache_path(home: &Path, name: &str, sha256: &str) -> PathBuf {
 }
 
 fn read_cache(path: &Path) -> Option<CatalogData> {
-    let bytes = std::fs::read(path).ok()?;
-    let (format, data): (u32, CatalogData) = bincode::deserialize(&bytes).ok()?;
-    (format == FORMAT).then_some(data)
+    aloft_core::catalog::decode(&std::fs::read(path).ok()?)
 }
 
 fn write_cache(home: &Path, name: &str, path: &Path, catalog: &CatalogData) {
@@ -90,7 +86,7 @@ fn write_cache(home: &Path, name: &str, path: &Path, catalog: &CatalogData) {
                 let _ = std::fs::remove_file(e.path());
             }
         }
-        let bytes = bincode::serialize(&(FORMAT, catalog))?;
+        let bytes = aloft_core::catalog::encode(catalog);
         let tmp = path.with_extension(format!("tmp{}", std::process::id()));
         std::fs::write(&tmp, bytes)?;
         std::fs::rename(&tmp, path)?;

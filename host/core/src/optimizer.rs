@@ -86,9 +86,9 @@ pub struct Block {
 impl Block {
     fn blocks(&self, provider: &str, o: &Offering) -> bool {
         self.provider == provider
-            && self.region.as_ref().is_none_or(|r| *r == o.region)
-            && self.zone.as_ref().is_none_or(|z| o.zone.as_ref() == Some(z))
-            && self.instance_type.as_ref().is_none_or(|t| *t == o.instance_type)
+            && self.region.as_deref().is_none_or(|r| r == &*o.region)
+            && self.zone.as_deref().is_none_or(|z| o.zone.as_deref() == Some(z))
+            && self.instance_type.as_deref().is_none_or(|t| t == &*o.instance_type)
     }
 }
 
@@ -213,9 +213,9 @@ fn feasible(catalogs: &[ProviderCatalog], w: &Want, index: usize, nodes: u32, bl
             if o.instance_type.is_empty() {
                 continue; // an attachable accelerator row, not a VM
             }
-            if w.region.as_ref().is_some_and(|r| *r != o.region)
-                || w.zone.as_ref().is_some_and(|z| o.zone.as_ref() != Some(z))
-                || w.instance_type.as_ref().is_some_and(|t| *t != o.instance_type)
+            if w.region.as_deref().is_some_and(|r| r != &*o.region)
+                || w.zone.as_deref().is_some_and(|z| o.zone.as_deref() != Some(z))
+                || w.instance_type.as_deref().is_some_and(|t| t != &*o.instance_type)
                 || w.cpus.is_some_and(|c| !c.admits(o.vcpus as f64))
                 || w.memory.is_some_and(|m| !m.admits(o.memory_gib as f64))
             {
@@ -246,22 +246,22 @@ fn feasible(catalogs: &[ProviderCatalog], w: &Want, index: usize, nodes: u32, bl
             if w.max_hourly_cost.is_some_and(|max| cost > max + 1e-9) {
                 continue;
             }
-            let key = (pc.provider.as_str(), o.region.as_str(), o.instance_type.as_str());
+            let key = (pc.provider.as_str(), &*o.region, &*o.instance_type);
             let better = match best.get(&key) {
                 None => true,
-                Some(p) => price < p.hourly_price || (price == p.hourly_price && o.zone < p.zone),
+                Some(p) => price < p.hourly_price || (price == p.hourly_price && o.zone.as_deref() < p.zone.as_deref()),
             };
             if better {
                 best.insert(
                     key,
                     Plan {
                         provider: pc.provider.clone(),
-                        region: o.region.clone(),
-                        zone: o.zone.clone(),
-                        instance_type: o.instance_type.clone(),
+                        region: o.region.to_string(),
+                        zone: o.zone.as_deref().map(str::to_string),
+                        instance_type: o.instance_type.to_string(),
                         vcpus: o.vcpus,
                         memory_gib: o.memory_gib,
-                        accelerators: o.accelerator.as_ref().map(|a| (a.name.clone(), a.count)),
+                        accelerators: o.accelerator.as_ref().map(|a| (a.name.to_string(), a.count)),
                         use_spot: w.use_spot,
                         num_nodes: nodes,
                         hourly_price: price,

@@ -81,19 +81,19 @@ impl From<t::CatalogData> for c::CatalogData {
                 .offerings
                 .into_iter()
                 .map(|o| c::Offering {
-                    instance_type: o.instance_type,
+                    instance_type: o.instance_type.into(),
                     vcpus: o.vcpus,
                     memory_gib: o.memory_gib,
                     accelerator: o.accelerator.map(|a| c::Accelerator {
-                        name: a.name,
+                        name: a.name.into(),
                         count: a.count,
                         memory_gib: a.memory_gib,
                     }),
-                    region: o.region,
-                    zone: o.zone,
+                    region: o.region.into(),
+                    zone: o.zone.map(Into::into),
                     price: o.price,
                     spot_price: o.spot_price,
-                    arch: o.arch,
+                    arch: o.arch.map(Into::into),
                 })
                 .collect(),
         }

@@ -68,6 +68,9 @@ echo "MY=$MY"
         assert_eq!(get("PWD"), cwd.display().to_string());
     }
     assert_eq!(task_ids[0], task_ids[1]);
+    let tail = c.agent("logs", &[&id.to_string(), "--tail", "2"]).ok();
+    assert_eq!(tail.lines().count(), 2, "{tail}");
+    assert!(tail.starts_with("(worker1, rank=1, pid="), "{tail}");
     let s = c.status(id);
     assert_eq!((s["state"].as_str(), s["run_exit_codes"].clone()), (Some("SUCCEEDED"), json!([0, 0])));
 }

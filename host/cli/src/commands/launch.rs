@@ -96,14 +96,28 @@ impl Launch {
         if let Some(c) = &self.cluster {
             crate::state::check_cluster_name(c)?;
         }
+        let timing = std::env::var_os("ALOFT_TIMING").is_some();
+        let t0 = std::time::Instant::now();
         let task = load_task(self.entrypoint.as_deref(), &self.task)?;
         let home = aloft_home()?;
+        let t1 = std::time::Instant::now();
         let catalogs: Vec<ProviderCatalog> = load_all(&home).await?.into_iter().map(|l| l.catalog).collect();
+        let t2 = std::time::Instant::now();
         let (wants, order) = wants_for(&task.resources);
         if !self.dryrun {
             return Err(anyhow::anyhow!("launching is not available yet; use --dryrun to plan"));
         }
-        let Some(outcome) = plan(&catalogs, &wants, order, task.num_nodes, &[]) else {
+        let planned = plan(&catalogs, &wants, order, task.num_nodes, &[]);
+        if timing {
+            let rows: usize = catalogs.iter().map(|c| c.catalog.offerings.len()).sum();
+            eprintln!(
+                "timing: task {:.2} ms, catalogs ({rows} rows) {:.2} ms, plan {:.2} ms",
+                (t1 - t0).as_secs_f64() * 1e3,
+                (t2 - t1).as_secs_f64() * 1e3,
+                t2.elapsed().as_secs_f64() * 1e3
+            );
+        }
+        let Some(outcome) = planned else {
             let providers: Vec<&str> = catalogs.iter().map(|c| c.provider.as_str()).collect();
             return Err(Exit {
                 code: 3,

@@ -72,7 +72,7 @@ impl ShowGpus {
         let rows = catalogs.iter().flat_map(|l| {
             l.catalog.catalog.offerings.iter().filter_map(move |o| {
                 let a = o.accelerator.as_ref()?;
-                if want_region.is_some_and(|r| r != o.region) || o.instance_type.is_empty() {
+                if want_region.is_some_and(|r| r != &*o.region) || o.instance_type.is_empty() {
                     return None;
                 }
                 Some((l.catalog.provider.as_str(), o, a))
@@ -82,7 +82,7 @@ impl ShowGpus {
             None => {
                 let mut by_gpu: BTreeMap<String, (BTreeSet<String>, BTreeSet<&str>)> = BTreeMap::new();
                 for (p, _, a) in rows {
-                    let e = by_gpu.entry(a.name.clone()).or_default();
+                    let e = by_gpu.entry(a.name.to_string()).or_default();
                     e.0.insert(fmt_count(a.count));
                     e.1.insert(p);
                 }
@@ -101,7 +101,7 @@ impl ShowGpus {
                     if !a.name.eq_ignore_ascii_case(&name) || count.is_some_and(|c| (a.count - c).abs() > 1e-4) {
                         continue;
                     }
-                    let key = (p, o.instance_type.as_str(), if self.all_regions { o.region.as_str() } else { "" });
+                    let key = (p, &*o.instance_type, if self.all_regions { &*o.region } else { "" });
                     let cheaper = best.get(&key).is_none_or(|b| o.price.unwrap_or(f64::MAX) < b.price.unwrap_or(f64::MAX));
                     if cheaper {
                         best.insert(key, o);
@@ -124,16 +124,16 @@ impl ShowGpus {
                 for ((p, _, _), o) in rows {
                     let a = o.accelerator.as_ref();
                     t.row(vec![
-                        a.map(|a| a.name.clone()).unwrap_or_default(),
+                        a.map(|a| a.name.to_string()).unwrap_or_default(),
                         a.map(|a| fmt_count(a.count)).unwrap_or_default(),
                         p.to_string(),
-                        o.instance_type.clone(),
+                        o.instance_type.to_string(),
                         a.and_then(|a| a.memory_gib).map(|m| format!("{m:.0}GB")).unwrap_or_else(|| "-".into()),
                         fmt_count(o.vcpus),
                         format!("{}GB", fmt_count(o.memory_gib)),
                         price(o.price),
                         price(o.spot_price),
-                        o.region.clone(),
+                        o.region.to_string(),
                     ]);
                 }
                 crate::out(&t.render());
