@@ -176,7 +176,7 @@ impl AgentCommand {
             }
             AgentCommand::Status { dir, jobs, json } => {
                 let v = report::status_json(&dir.state(), &jobs)?;
-                println_out(&if json { v.to_string() } else { report::status_table(&v) });
+                println_out(if json { v.to_string() } else { report::status_table(&v) }.trim_end());
             }
             AgentCommand::Queue { dir, json, all } => {
                 let text = if json { report::queue_json(&dir.state(), all)?.to_string() } else { report::queue_table(&dir.state(), all)? };

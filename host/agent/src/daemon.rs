@@ -71,8 +71,7 @@ fn acquire(dir: &StateDir) -> Result<Option<File>> {
 /// Runs the daemon in this process until signalled, autostopped or the
 /// state directory disappears. Returns at once if another daemon runs.
 pub fn run(dir: &StateDir) -> Result<()> {
-    let store = Store::open(dir)?;
-    let cluster = store.require_cluster(dir)?;
+    let (store, cluster) = Store::open_cluster(dir)?;
     let Some(_lock) = acquire(dir)? else {
         return Ok(());
     };
@@ -147,7 +146,7 @@ pub struct Idle {
     /// Jobs not yet finished (INIT, PENDING, SETTING_UP, RUNNING).
     pub unfinished: usize,
     /// Since when nothing ran: the latest of the last job's end, the
-    /// daemon's start and autostop being set. `None` while busy.
+    /// daemon's start, autostop being set and `init`. `None` while busy.
     pub idle_since: Option<f64>,
 }
 
@@ -162,7 +161,8 @@ pub fn idle(store: &Store, daemon_started_at: Option<f64>) -> Result<Idle> {
         None => store.meta("daemon_started_at")?.and_then(|s| s.parse().ok()),
     };
     let set_at = store.autostop()?.map(|a| a.set_at);
-    let since = [started, set_at, store.last_ended_at()?].into_iter().flatten().fold(0.0, f64::max);
+    let initialized = store.meta("initialized_at")?.and_then(|s| s.parse().ok());
+    let since = [initialized, started, set_at, store.last_ended_at()?].into_iter().flatten().fold(0.0, f64::max);
     Ok(Idle { unfinished, idle_since: Some(since) })
 }
 
@@ -242,7 +242,7 @@ pub fn ensure(dir: &StateDir) -> Result<(bool, i32)> {
     if let Some(pid) = running_pid(dir) {
         return Ok((false, pid));
     }
-    Store::open(dir)?.require_cluster(dir)?;
+    Store::open_cluster(dir)?;
     let mut child = spawn_detached(dir)?;
     let deadline = Instant::now() + Duration::from_secs(10);
     let fail = |message: String| Error::Daemon { dir: dir.root().to_path_buf(), message };

@@ -113,6 +113,17 @@ impl Store {
         Ok(store)
     }
 
+    /// Opens the job table of an initialized state directory (never
+    /// creating one) with its cluster, or [`Error::NotInitialized`].
+    pub fn open_cluster(dir: &StateDir) -> Result<(Store, ClusterSpec)> {
+        if !dir.db().exists() {
+            return Err(Error::NotInitialized { dir: dir.root().to_path_buf() });
+        }
+        let store = Store::open(dir)?;
+        let cluster = store.require_cluster(dir)?;
+        Ok((store, cluster))
+    }
+
     fn err(&self) -> impl Fn(rusqlite::Error) -> Error + '_ {
         |source| Error::Db { path: self.path.clone(), source }
     }

@@ -107,8 +107,7 @@ impl Follower<'_> {
 /// Prints job `id`'s logs (the newest job when `None`) to `out`; returns
 /// the exit status (see [`crate::job::exit`]).
 pub fn logs(dir: &StateDir, id: Option<i64>, opts: LogOptions, out: &mut dyn Write) -> Result<u8> {
-    let store = Store::open(dir)?;
-    let cluster = store.require_cluster(dir)?;
+    let (store, cluster) = Store::open_cluster(dir)?;
     let Some(id) = id.map(Ok).or_else(|| store.latest_job_id().transpose()).transpose()? else {
         eprintln!("error: no jobs on cluster {}", cluster.name);
         return Ok(exit::NOT_FOUND);

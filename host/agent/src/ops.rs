@@ -18,13 +18,17 @@ use serde::Serialize;
 /// `init`: stores (or updates) the cluster description.
 pub fn init(dir: &StateDir, cluster: &ClusterSpec) -> Result<()> {
     crate::cluster::ensure_dir(&dir.root().join("jobs"))?;
-    Store::open(dir)?.set_cluster(cluster)
+    let store = Store::open(dir)?;
+    store.set_cluster(cluster)?;
+    if store.meta("initialized_at")?.is_none() {
+        store.set_meta("initialized_at", Some(&now().to_string()))?;
+    }
+    Ok(())
 }
 
 /// `submit`: queues a job and returns its id.
 pub fn submit(dir: &StateDir, spec: &JobSpec) -> Result<i64> {
-    let mut store = Store::open(dir)?;
-    let cluster = store.require_cluster(dir)?;
+    let (mut store, cluster) = Store::open_cluster(dir)?;
     spec.validate(&cluster)?;
     let id = store.insert_job(spec, &cluster.name, now())?;
     if let Err(e) = write_job_files(dir, id, spec.setup.as_deref(), spec.run.as_deref(), &spec.secrets) {
@@ -79,8 +83,7 @@ pub enum Which {
 /// `cancel` (and `shutdown`): marks the jobs CANCELLED, then kills their
 /// processes on every node (SIGTERM, SIGKILL after a grace period).
 pub fn cancel(dir: &StateDir, which: Which, message: &str) -> Result<CancelReport> {
-    let mut store = Store::open(dir)?;
-    let cluster = store.require_cluster(dir)?;
+    let (mut store, cluster) = Store::open_cluster(dir)?;
     let ids = match which {
         Which::All => store
             .jobs(&[JobState::Init, JobState::Pending, JobState::SettingUp, JobState::Running])?
@@ -139,8 +142,7 @@ pub fn cancel(dir: &StateDir, which: Which, message: &str) -> Result<CancelRepor
 
 /// `autostop`: sets (or with `None` clears) autostop.
 pub fn set_autostop(dir: &StateDir, setting: Option<(f64, bool)>) -> Result<Option<Autostop>> {
-    let store = Store::open(dir)?;
-    store.require_cluster(dir)?;
+    let (store, _) = Store::open_cluster(dir)?;
     let a = match setting {
         Some((idle_minutes, down)) => {
             if !(idle_minutes.is_finite() && idle_minutes >= 0.0) {

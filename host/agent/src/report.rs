@@ -59,8 +59,7 @@ fn queue_jobs(store: &Store, all: bool) -> Result<Vec<Job>> {
 
 /// `queue --json`: `{"cluster": NAME, "jobs": [ROW...]}`.
 pub fn queue_json(dir: &StateDir, all: bool) -> Result<Value> {
-    let store = Store::open(dir)?;
-    let cluster = store.require_cluster(dir)?;
+    let (store, cluster) = Store::open_cluster(dir)?;
     let now = now();
     let rows: Vec<Value> = queue_jobs(&store, all)?.iter().map(|j| queue_row(dir, &cluster, j, now)).collect();
     Ok(json!({ "cluster": cluster.name, "jobs": rows }))
@@ -68,8 +67,7 @@ pub fn queue_json(dir: &StateDir, all: bool) -> Result<Value> {
 
 /// `queue`: `sky queue`'s table.
 pub fn queue_table(dir: &StateDir, all: bool) -> Result<String> {
-    let store = Store::open(dir)?;
-    let cluster = store.require_cluster(dir)?;
+    let (store, cluster) = Store::open_cluster(dir)?;
     let now = now();
     let gpu_name = cluster.nodes.first().and_then(|n| n.gpu_name.as_deref());
     let mut rows = vec![["ID", "NAME", "SUBMITTED", "STARTED", "DURATION", "RESOURCES", "STATUS", "LOG"].map(String::from).to_vec()];
@@ -91,8 +89,7 @@ pub fn queue_table(dir: &StateDir, all: bool) -> Result<String> {
 /// `status --json`: `{"cluster": NAME, "jobs": [...]}`; an unknown id gets
 /// `"state": null`.
 pub fn status_json(dir: &StateDir, ids: &[i64]) -> Result<Value> {
-    let store = Store::open(dir)?;
-    let cluster = store.require_cluster(dir)?;
+    let (store, cluster) = Store::open_cluster(dir)?;
     let jobs: Vec<(i64, Option<Job>)> = if ids.is_empty() {
         store.jobs(&[])?.into_iter().map(|j| (j.job_id, Some(j))).collect()
     } else {
@@ -139,8 +136,7 @@ pub fn status_table(v: &Value) -> String {
 
 /// `idle --json`.
 pub fn idle_json(dir: &StateDir) -> Result<Value> {
-    let store = Store::open(dir)?;
-    store.require_cluster(dir)?;
+    let (store, _) = Store::open_cluster(dir)?;
     let Idle { unfinished, idle_since } = daemon::idle(&store, None)?;
     let autostop: Option<Autostop> = store.autostop()?;
     let now = now();

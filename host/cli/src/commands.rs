@@ -1,6 +1,8 @@
 //! One module per command group.
 
-mod check;
+pub mod check;
+pub mod cluster;
+pub mod jobs;
 mod launch;
 mod provider;
 mod show_gpus;
@@ -15,6 +17,27 @@ pub enum Command {
     Provider(provider::ProviderCommand),
     /// Launch a task (or with --dryrun, only plan it).
     Launch(launch::Launch),
+    /// Run a task or command on an existing cluster.
+    Exec(jobs::Exec),
+    /// Show clusters.
+    Status(cluster::Status),
+    /// Stop clusters.
+    Stop(cluster::Stop),
+    /// Start stopped clusters.
+    Start(cluster::Start),
+    /// Tear clusters down.
+    Down(cluster::Down),
+    /// Set or cancel autostop.
+    Autostop(cluster::Autostop),
+    /// Show or follow a job's logs.
+    Logs(jobs::Logs),
+    /// Show job queues.
+    Queue(jobs::Queue),
+    /// Cancel jobs.
+    Cancel(jobs::Cancel),
+    /// Run by a cluster's agent when its autostop is due.
+    #[command(hide = true)]
+    InternalAutostop(cluster::InternalAutostop),
     /// Check which providers' credentials work.
     Check(check::Check),
     /// Show accelerators, the instance types that have them, and prices.
@@ -30,6 +53,16 @@ impl Command {
         match self {
             Command::Provider(c) => c.run().await,
             Command::Launch(c) => c.run().await,
+            Command::Exec(c) => c.run().await,
+            Command::Status(c) => c.run().await,
+            Command::Stop(c) => c.run().await,
+            Command::Start(c) => c.run().await,
+            Command::Down(c) => c.run().await,
+            Command::Autostop(c) => c.run().await,
+            Command::Logs(c) => c.run().await,
+            Command::Queue(c) => c.run().await,
+            Command::Cancel(c) => c.run().await,
+            Command::InternalAutostop(c) => c.run().await,
             Command::Check(c) => c.run().await,
             Command::ShowGpus(c) => c.run().await,
             Command::Agent(c) => match c.run()? {

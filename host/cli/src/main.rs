@@ -5,9 +5,12 @@
 //! [`table`] prints aligned tables. Errors are `anyhow` chains printed once
 //! here and mapped to exit codes by [`exit_code`].
 
+mod backend;
 mod catalogs;
 mod commands;
 mod home;
+mod local;
+mod runner;
 mod state;
 mod table;
 mod task_args;

@@ -4,6 +4,9 @@
 use crate::catalogs::load_all;
 use crate::home::aloft_home;
 use crate::table::Table;
+use crate::backend::{check_files, down_cluster, follow, provision_local, stage, start_cluster, submit, sync_files};
+use crate::local::Machine;
+use crate::state::{Cluster, ClusterLock, ClusterStatus, State};
 use crate::task_args::{load_task, TaskArgs};
 use crate::Exit;
 use aloft_core::optimizer::{plan, wants_for, Outcome, Plan, ProviderCatalog};
@@ -100,13 +103,13 @@ impl Launch {
         let t0 = std::time::Instant::now();
         let task = load_task(self.entrypoint.as_deref(), &self.task)?;
         let home = aloft_home()?;
+        if !self.dryrun {
+            return self.launch(task, &home).await;
+        }
         let t1 = std::time::Instant::now();
         let catalogs: Vec<ProviderCatalog> = load_all(&home).await?.into_iter().map(|l| l.catalog).collect();
         let t2 = std::time::Instant::now();
         let (wants, order) = wants_for(&task.resources);
-        if !self.dryrun {
-            return Err(anyhow::anyhow!("launching is not available yet; use --dryrun to plan"));
-        }
         let planned = plan(&catalogs, &wants, order, task.num_nodes, &[]);
         if timing {
             let rows: usize = catalogs.iter().map(|c| c.catalog.offerings.len()).sum();
@@ -149,6 +152,119 @@ impl Launch {
         );
         Ok(())
     }
+}
+
+impl Launch {
+    async fn launch(self, task: aloft_core::task::Task, home: &std::path::Path) -> Result<()> {
+        let state = State::open(home)?;
+        let name = match &self.cluster {
+            Some(c) => c.clone(),
+            None => generated_name(),
+        };
+        check_files(&task, &std::env::current_dir()?)?;
+        let lock = ClusterLock::acquire(home, &name)?;
+        let cluster = match state.cluster(&name)? {
+            Some(c) if c.status == ClusterStatus::Up => {
+                stage(&format!("Reusing cluster {name} (already UP)"));
+                c
+            }
+            Some(c) if c.status == ClusterStatus::Stopped => {
+                stage(&format!("Starting stopped cluster {name}"));
+                start_cluster(home, &state, &c).await?;
+                Cluster { status: ClusterStatus::Up, ..c }
+            }
+            Some(c) => {
+                // INIT/AUTOSTOPPING: an earlier launch or stop did not finish.
+                stage(&format!("Cluster {name} is {}; cleaning it up and provisioning again", c.status.as_str()));
+                down_cluster(home, &state, &c).await?;
+                self.provision(&task, home, &state, &name).await?
+            }
+            None => self.provision(&task, home, &state, &name).await?,
+        };
+        if let Some(m) = self.idle_minutes {
+            crate::commands::cluster::set_autostop(&state, &cluster, Some(m), self.down).await?;
+        } else if let Some(a) = task.resources.candidates.first().and_then(|r| r.autostop.as_ref()).filter(|a| a.enabled) {
+            let m = a.idle_minutes.map(f64::from).unwrap_or(5.0);
+            crate::commands::cluster::set_autostop(&state, &cluster, Some(m), a.down).await?;
+        }
+        sync_files(&cluster, &task, &std::env::current_dir()?).await?;
+        if task.setup.is_some() && !self.no_setup {
+            stage("Running setup, then the job");
+        } else {
+            stage("Running the job");
+        }
+        let job = submit(&cluster, &task, !self.no_setup).await?;
+        drop(lock);
+        eprintln!("Job submitted, ID: {job} on cluster {name}");
+        if self.detach_run {
+            crate::outln(&job.to_string());
+            return Ok(());
+        }
+        let code = follow(&cluster, job, true).await?;
+        crate::commands::jobs::job_exit(code, &name, job)
+    }
+
+    async fn provision(
+        &self,
+        task: &aloft_core::task::Task,
+        home: &std::path::Path,
+        state: &State,
+        name: &str,
+    ) -> Result<Cluster> {
+        stage("Optimizing");
+        let machine = Machine::detect();
+        let (wants, order) = wants_for(&task.resources);
+        let wants_local = wants.iter().any(|w| w.provider.as_deref() == Some("local"));
+        let enabled: Vec<String> =
+            crate::commands::check::load(home).into_iter().filter(|(_, s)| s.enabled).map(|(n, _)| n).collect();
+        if wants_local || enabled.is_empty() {
+            let mut why = Vec::new();
+            for w in wants.iter().filter(|w| w.provider.is_none() || w.provider.as_deref() == Some("local")) {
+                match crate::local::fit(&machine, w, task.num_nodes) {
+                    Ok(plan) => {
+                        stage(&format!("Provisioning {} local node(s) for {name}", plan.num_nodes));
+                        return provision_local(home, state, name, &plan, &machine).await;
+                    }
+                    Err(e) => why.push(e),
+                }
+            }
+            let _ = order;
+            return Err(Exit {
+                code: 3,
+                message: format!(
+                    "the task does not fit this machine ({}) and no cloud is enabled\nhint: relax the resources, or enable a cloud (aloft check)",
+                    if why.is_empty() { "it asks for another provider".to_string() } else { why.join("; ") }
+                ),
+            }
+            .into());
+        }
+        let catalogs: Vec<ProviderCatalog> = load_all(home)
+            .await?
+            .into_iter()
+            .map(|l| l.catalog)
+            .filter(|c| enabled.contains(&c.provider))
+            .collect();
+        let Some(outcome) = plan(&catalogs, &wants, order, task.num_nodes, &[]) else {
+            return Err(Exit {
+                code: 3,
+                message: format!("no offering of the enabled providers ({}) satisfies {}", enabled.join(", "), describe_wants(task)),
+            }
+            .into());
+        };
+        let c = outcome.chosen;
+        Err(anyhow::anyhow!(
+            "chose {} {} in {}, but provisioning on {} is not available yet\nhint: --infra local runs on this machine",
+            c.provider,
+            c.instance_type,
+            c.region,
+            c.provider
+        ))
+    }
+}
+
+fn generated_name() -> String {
+    let n = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+    format!("aloft-{:04x}", (n ^ std::process::id()) & 0xffff)
 }
 
 /// A short description of what the task asks for, e.g.
