@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Sets everything up on a fresh Debian 12 machine and runs the main job:
 # builds aloft and the provider components, installs the bundled providers
-# into $ALOFT_HOME (default ~/.aloft), and shows them.
+# into $ALOFT_HOME (default ~/.aloft), and runs examples/hello.yaml on this
+# machine (the local provider), then tears that cluster down.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
@@ -14,3 +15,5 @@ for dir in build/plugins/*/; do
 done
 echo "aloft is at $ALOFT" >&2
 "$ALOFT" provider list
+"$ALOFT" launch -y -c hello examples/hello.yaml
+"$ALOFT" down -y hello

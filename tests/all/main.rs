@@ -5,5 +5,6 @@
 //! scripts/pack-all.sh), each test in its own temporary `ALOFT_HOME`.
 
 mod dryrun;
+mod local;
 mod plugins;
 mod util;

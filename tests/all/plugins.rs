@@ -26,7 +26,9 @@ async fn assert_well_behaved_works(good: &aloft_plugin::LoadedPlugin) {
 async fn hostile_plugins_are_stopped_by_name_and_the_host_keeps_serving() {
     let home = TestHome::new();
     let mut limits = Limits::default();
-    limits.apply_deadlines("check=1s,catalog=1s").expect("deadlines");
+    limits
+        .apply_deadlines("check=1s,catalog=1s")
+        .expect("deadlines");
     limits.memory_bytes = 64 << 20;
     let host = host_with(&home, limits);
     let good = installed(&host, &home, "fixture-well-behaved");
@@ -35,7 +37,11 @@ async fn hostile_plugins_are_stopped_by_name_and_the_host_keeps_serving() {
     // A trap: named, with the guest's panic message.
     let trap = installed(&host, &home, "fixture-trap");
     match trap.call(Call::Check).await {
-        Err(CallError::Trap { plugin, op, message }) => {
+        Err(CallError::Trap {
+            plugin,
+            op,
+            message,
+        }) => {
             assert_eq!((plugin.as_str(), op), ("fixture-trap@0.1.0", "check"));
             assert!(message.contains("fixture: trap in check"), "{message}");
         }
@@ -47,20 +53,27 @@ async fn hostile_plugins_are_stopped_by_name_and_the_host_keeps_serving() {
     let spin = installed(&host, &home, "fixture-spin");
     let t = Instant::now();
     match spin.call(Call::Check).await {
-        Err(CallError::Deadline { plugin, deadline, .. }) => {
+        Err(CallError::Deadline {
+            plugin, deadline, ..
+        }) => {
             assert_eq!(plugin, "fixture-spin@0.1.0");
             assert_eq!(deadline, Duration::from_secs(1));
         }
         other => panic!("spin fixture: {other:?}"),
     }
     let took = t.elapsed();
-    assert!(took >= Duration::from_millis(900) && took < Duration::from_secs(5), "spin stopped after {took:?}");
+    assert!(
+        took >= Duration::from_millis(900) && took < Duration::from_secs(5),
+        "spin stopped after {took:?}"
+    );
     assert_well_behaved_works(&good).await;
 
     // Unbounded memory growth: stopped at the limit.
     let hog = installed(&host, &home, "fixture-hog");
     match hog.call(Call::Check).await {
-        Err(CallError::MemoryLimit { plugin, limit_mib, .. }) => {
+        Err(CallError::MemoryLimit {
+            plugin, limit_mib, ..
+        }) => {
             assert_eq!((plugin.as_str(), limit_mib), ("fixture-hog@0.1.0", 64));
         }
         other => panic!("hog fixture: {other:?}"),
@@ -90,14 +103,23 @@ async fn hostile_plugins_are_stopped_by_name_and_the_host_keeps_serving() {
 fn unsupported_api_version_is_refused_naming_plugin_and_version() {
     let home = TestHome::new();
     let err = home
-        .run(&["provider", "install", plugin("fixture-future-api").to_str().expect("path")])
+        .run(&[
+            "provider",
+            "install",
+            plugin("fixture-future-api").to_str().expect("path"),
+        ])
         .fails_with(1);
     assert!(
         err.contains("fixture-future-api@0.1.0 implements aloft:provider@9.0.0")
             && err.contains("supports aloft:provider >=0.1.0, <0.2.0"),
         "{err}"
     );
-    assert!(home.run(&["provider", "list", "--json"]).json().as_array().expect("array").is_empty());
+    assert!(home
+        .run(&["provider", "list", "--json"])
+        .json()
+        .as_array()
+        .expect("array")
+        .is_empty());
 }
 
 #[test]
@@ -108,7 +130,10 @@ fn egress_outside_the_list_is_refused_and_reported_by_the_plugin() {
     let v = run.json();
     assert_eq!(v["error"]["kind"], "other", "{v}");
     let msg = v["error"]["message"].as_str().expect("message");
-    assert!(msg.contains("127.0.0.9 is not in this plugin's egress list"), "{msg}");
+    assert!(
+        msg.contains("127.0.0.9 is not in this plugin's egress list"),
+        "{msg}"
+    );
     assert_eq!(run.status, 1);
 }
 
@@ -126,14 +151,25 @@ fn allowed_egress_reaches_a_slow_loopback_server_every_time() {
             let _ = s.read(&mut buf);
             std::thread::sleep(Duration::from_millis(150));
             let body = "hello-from-loopback";
-            let _ = write!(s, "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}", body.len());
+            let _ = write!(
+                s,
+                "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
         }
     });
     let home = TestHome::new();
     home.install(&["fixture-well-behaved"]);
     let args = r#"{"cluster_name":"c","region":"r"}"#;
     for i in 0..8 {
-        let mut cmd = home.cmd(&["provider", "call", "fixture-well-behaved", "query-instances", "--json", args]);
+        let mut cmd = home.cmd(&[
+            "provider",
+            "call",
+            "fixture-well-behaved",
+            "query-instances",
+            "--json",
+            args,
+        ]);
         cmd.env("PROBE_URL", format!("http://127.0.0.1:{port}/probe"));
         let v = home.output(cmd).json();
         assert_eq!(v[0]["id"], "hello-from-loopback", "attempt {i}: {v}");
@@ -153,7 +189,10 @@ fn only_declared_secrets_reach_a_plugin() {
     let v = run.json();
     assert_eq!(v["error"]["kind"], "auth");
     let msg = v["error"]["message"].as_str().expect("message");
-    assert!(msg.contains("does not declare secret AWS_SECRET_ACCESS_KEY"), "{msg}");
+    assert!(
+        msg.contains("does not declare secret AWS_SECRET_ACCESS_KEY"),
+        "{msg}"
+    );
     assert!(!run.stdout.contains("must-not-leak") && !run.stderr.contains("must-not-leak"));
 
     // A declared secret is given.
@@ -161,7 +200,9 @@ fn only_declared_secrets_reach_a_plugin() {
     cmd.env("FIXTURE_TOKEN", "12345");
     assert_eq!(home.output(cmd).json()["id"], "fixture-user-5");
     // ...and a missing one is the plugin's `auth` error.
-    let v = home.run(&["provider", "call", "fixture-well-behaved", "check"]).json();
+    let v = home
+        .run(&["provider", "call", "fixture-well-behaved", "check"])
+        .json();
     assert_eq!(v["error"]["kind"], "auth", "{v}");
 }
 
@@ -185,12 +226,23 @@ fn bad_installs_name_the_file_and_leave_the_installed_set_alone() {
     let text = std::fs::read_to_string(&manifest).expect("manifest");
     let text = text
         .lines()
-        .map(|l| if l.starts_with("sha256") { format!("sha256 = \"{sha}\"") } else { l.to_string() })
+        .map(|l| {
+            if l.starts_with("sha256") {
+                format!("sha256 = \"{sha}\"")
+            } else {
+                l.to_string()
+            }
+        })
         .collect::<Vec<_>>()
         .join("\n");
     std::fs::write(&manifest, text).expect("write");
-    let err = home.run(&["provider", "install", dir.to_str().expect("p")]).fails_with(1);
-    assert!(err.contains("fixture-trap.wasm") && err.contains("not a valid WebAssembly component"), "{err}");
+    let err = home
+        .run(&["provider", "install", dir.to_str().expect("p")])
+        .fails_with(1);
+    assert!(
+        err.contains("fixture-trap.wasm") && err.contains("not a valid WebAssembly component"),
+        "{err}"
+    );
 
     // A manifest whose sha256 does not match.
     let dir = copy_plugin("fixture-spin", scratch.path());
@@ -198,8 +250,15 @@ fn bad_installs_name_the_file_and_leave_the_installed_set_alone() {
     let mut bytes = std::fs::read(&wasm).expect("read");
     bytes.extend_from_slice(b"tamper");
     std::fs::write(&wasm, bytes).expect("write");
-    let err = home.run(&["provider", "install", wasm.to_str().expect("p")]).fails_with(1);
-    assert!(err.contains("fixture-spin.wasm") && err.contains("sha256 is") && err.contains("but plugin.toml says"), "{err}");
+    let err = home
+        .run(&["provider", "install", wasm.to_str().expect("p")])
+        .fails_with(1);
+    assert!(
+        err.contains("fixture-spin.wasm")
+            && err.contains("sha256 is")
+            && err.contains("but plugin.toml says"),
+        "{err}"
+    );
 
     // A manifest with an unknown key.
     let dir = copy_plugin("fixture-hog", scratch.path());
@@ -207,19 +266,33 @@ fn bad_installs_name_the_file_and_leave_the_installed_set_alone() {
     let mut text = std::fs::read_to_string(&manifest).expect("manifest");
     text.push_str("\nnetwork = \"all\"\n");
     std::fs::write(&manifest, text).expect("write");
-    let err = home.run(&["provider", "install", dir.to_str().expect("p")]).fails_with(1);
-    assert!(err.contains("plugin.toml") && err.contains("unknown field `network`"), "{err}");
-
-    // A component importing something the host does not give.
     let err = home
-        .run(&["provider", "install", plugin("fixture-forbidden-import").to_str().expect("p")])
+        .run(&["provider", "install", dir.to_str().expect("p")])
         .fails_with(1);
     assert!(
-        err.contains("fixture-forbidden-import.wasm") && err.contains("imports fixture:forbidden/spy"),
+        err.contains("plugin.toml") && err.contains("unknown field `network`"),
         "{err}"
     );
 
-    assert_eq!(listed(&home), before, "a refused install changed the installed set");
+    // A component importing something the host does not give.
+    let err = home
+        .run(&[
+            "provider",
+            "install",
+            plugin("fixture-forbidden-import").to_str().expect("p"),
+        ])
+        .fails_with(1);
+    assert!(
+        err.contains("fixture-forbidden-import.wasm")
+            && err.contains("imports fixture:forbidden/spy"),
+        "{err}"
+    );
+
+    assert_eq!(
+        listed(&home),
+        before,
+        "a refused install changed the installed set"
+    );
 }
 
 #[test]
@@ -228,23 +301,42 @@ fn list_info_remove_and_reinstall() {
     assert!(listed(&home).as_array().expect("array").is_empty());
     home.install(&["lambda", "runpod"]);
     let v = listed(&home);
-    let names: Vec<&str> = v.as_array().expect("array").iter().map(|p| p["name"].as_str().expect("name")).collect();
+    let names: Vec<&str> = v
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|p| p["name"].as_str().expect("name"))
+        .collect();
     assert_eq!(names, ["lambda", "runpod"]);
     assert_eq!(v[0]["api"], "aloft:provider@0.1.0");
     assert_eq!(v[0]["kind"], "provider");
     assert_eq!(v[0]["secrets"][0], "LAMBDA_API_KEY");
-    assert!(v[0]["egress"].as_array().expect("egress").iter().any(|h| h == "cloud.lambdalabs.com"));
+    assert!(v[0]["egress"]
+        .as_array()
+        .expect("egress")
+        .iter()
+        .any(|h| h == "cloud.lambdalabs.com"));
     assert_eq!(v[0]["sha256"].as_str().expect("sha").len(), 64);
 
     let table = home.run(&["provider", "list"]).ok();
     let header = table.lines().next().expect("header");
-    for col in ["NAME", "VERSION", "API", "KIND", "EGRESS", "SECRETS", "SHA256"] {
+    for col in [
+        "NAME", "VERSION", "API", "KIND", "EGRESS", "SECRETS", "SHA256",
+    ] {
         assert!(header.contains(col), "{header}");
     }
 
     let info = home.run(&["provider", "info", "lambda", "--json"]).json();
-    assert!(info["exports"].as_array().expect("exports").iter().any(|e| e == "aloft:provider/catalog@0.1.0"));
-    assert!(info["imports"].as_array().expect("imports").iter().any(|e| e == "aloft:provider/secrets@0.1.0"));
+    assert!(info["exports"]
+        .as_array()
+        .expect("exports")
+        .iter()
+        .any(|e| e == "aloft:provider/catalog@0.1.0"));
+    assert!(info["imports"]
+        .as_array()
+        .expect("imports")
+        .iter()
+        .any(|e| e == "aloft:provider/secrets@0.1.0"));
 
     // Reinstalling the same version replaces it in place.
     home.install(&["lambda"]);
@@ -252,7 +344,10 @@ fn list_info_remove_and_reinstall() {
 
     home.run(&["provider", "remove", "lambda@0.1.0"]).ok();
     let err = home.run(&["provider", "remove", "lambda"]).fails_with(1);
-    assert!(err.contains("no installed plugin matches \"lambda\""), "{err}");
+    assert!(
+        err.contains("no installed plugin matches \"lambda\""),
+        "{err}"
+    );
     let err = home.run(&["provider", "info", "../etc"]).fails_with(1);
     assert!(err.contains("name must be [a-z0-9-]"), "{err}");
     assert_eq!(listed(&home).as_array().expect("array").len(), 1);
@@ -262,21 +357,45 @@ fn list_info_remove_and_reinstall() {
 fn bad_call_arguments_are_exit_2() {
     let home = TestHome::new();
     home.install(&["lambda"]);
-    let err = home.run(&["provider", "call", "lambda", "launch-rockets"]).fails_with(2);
-    assert!(err.contains("unknown operation \"launch-rockets\""), "{err}");
     let err = home
-        .run(&["provider", "call", "lambda", "query-instances", "--json", "{\"cluster\": 1}"])
+        .run(&["provider", "call", "lambda", "launch-rockets"])
+        .fails_with(2);
+    assert!(
+        err.contains("unknown operation \"launch-rockets\""),
+        "{err}"
+    );
+    let err = home
+        .run(&[
+            "provider",
+            "call",
+            "lambda",
+            "query-instances",
+            "--json",
+            "{\"cluster\": 1}",
+        ])
         .fails_with(2);
     assert!(err.contains("arguments of query-instances"), "{err}");
     // A typed `unsupported` from a provider whose provisioning is not written.
-    let run = home.run(&["provider", "call", "lambda", "query-instances", "--json", r#"{"cluster_name":"c","region":"us-east-1"}"#]);
+    let run = home.run(&[
+        "provider",
+        "call",
+        "lambda",
+        "query-instances",
+        "--json",
+        r#"{"cluster_name":"c","region":"us-east-1"}"#,
+    ]);
     assert_eq!(run.status, 1);
     assert_eq!(run.json()["error"]["kind"], "unsupported");
 }
 
 fn csv_rows(provider: &str) -> usize {
-    let text = std::fs::read_to_string(crate::util::root().join("providers").join(provider).join("catalog/vms.csv"))
-        .expect("catalog csv");
+    let text = std::fs::read_to_string(
+        crate::util::root()
+            .join("providers")
+            .join(provider)
+            .join("catalog/vms.csv"),
+    )
+    .expect("catalog csv");
     text.lines().filter(|l| !l.trim().is_empty()).count() - 1
 }
 
@@ -288,7 +407,11 @@ fn every_bundled_provider_serves_its_embedded_catalog() {
     for p in providers {
         let v = home.run(&["provider", "call", p, "catalog"]).json();
         let offerings = v["offerings"].as_array().expect("offerings");
-        assert_eq!(offerings.len(), csv_rows(p), "{p}: every CSV row is an offering");
+        assert_eq!(
+            offerings.len(),
+            csv_rows(p),
+            "{p}: every CSV row is an offering"
+        );
         assert_eq!(v["version"], if p == "azure" { "v6" } else { "v8" }, "{p}");
         assert!(v["data_date"].as_str().expect("date").len() == 10, "{p}");
         if p == "aws" {
@@ -314,28 +437,55 @@ fn compiled_components_are_cached_by_hash_and_engine() {
     let host = host_with(&home, Limits::default());
     let loaded = installed(&host, &home, "lambda");
     let cache = host.cache_path(&loaded.manifest().sha256);
-    assert!(cache.exists(), "install primes the cache: {}", cache.display());
-    assert!(cache.file_name().and_then(|n| n.to_str()).expect("name").contains(host.engine_id()));
-    let modified = std::fs::metadata(&cache).expect("meta").modified().expect("mtime");
+    assert!(
+        cache.exists(),
+        "install primes the cache: {}",
+        cache.display()
+    );
+    assert!(cache
+        .file_name()
+        .and_then(|n| n.to_str())
+        .expect("name")
+        .contains(host.engine_id()));
+    let modified = std::fs::metadata(&cache)
+        .expect("meta")
+        .modified()
+        .expect("mtime");
     let reg = Registry::new(home.path());
     let i = reg.get("lambda").expect("get");
-    host.load(&i.manifest, &i.component()).expect("load from cache");
-    assert_eq!(std::fs::metadata(&cache).expect("meta").modified().expect("mtime"), modified);
+    host.load(&i.manifest, &i.component())
+        .expect("load from cache");
+    assert_eq!(
+        std::fs::metadata(&cache)
+            .expect("meta")
+            .modified()
+            .expect("mtime"),
+        modified
+    );
     // A deleted cache is rebuilt.
     std::fs::remove_file(&cache).expect("rm");
-    host.load(&i.manifest, &i.component()).expect("load and recompile");
+    host.load(&i.manifest, &i.component())
+        .expect("load and recompile");
     assert!(cache.exists());
 }
 
 #[test]
 fn deadlines_are_configurable_per_call_kind() {
     let mut limits = Limits::default();
-    limits.apply_deadlines("check=250ms, default=2s").expect("spec");
+    limits
+        .apply_deadlines("check=250ms, default=2s")
+        .expect("spec");
     assert_eq!(limits.deadline(Op::Check), Duration::from_millis(250));
     assert_eq!(limits.deadline(Op::OpenPorts), Duration::from_secs(2));
     assert_eq!(limits.deadline(Op::Catalog), Duration::from_secs(30));
-    assert!(limits.apply_deadlines("chekc=1s").unwrap_err().contains("unknown call"));
-    assert!(limits.apply_deadlines("check=soon").unwrap_err().contains("not a duration"));
+    assert!(limits
+        .apply_deadlines("chekc=1s")
+        .unwrap_err()
+        .contains("unknown call"));
+    assert!(limits
+        .apply_deadlines("check=soon")
+        .unwrap_err()
+        .contains("not a duration"));
 
     // And they are applied: a 300ms check deadline stops the spinning plugin.
     let home = TestHome::new();

@@ -27,7 +27,11 @@ pub fn plugins_dir() -> PathBuf {
     let p = std::env::var_os("ALOFT_PLUGINS")
         .map(PathBuf::from)
         .unwrap_or_else(|| root().join("build").join("plugins"));
-    assert!(p.join("aws").join("plugin.toml").exists(), "no packed plugins in {}: run scripts/test.sh", p.display());
+    assert!(
+        p.join("aws").join("plugin.toml").exists(),
+        "no packed plugins in {}: run scripts/test.sh",
+        p.display()
+    );
     p
 }
 
@@ -60,34 +64,52 @@ impl Run {
     /// Asserts success and returns stdout.
     #[track_caller]
     pub fn ok(self) -> String {
-        assert_eq!(self.status, 0, "command failed\nstdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
+        assert_eq!(
+            self.status, 0,
+            "command failed\nstdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
         self.stdout
     }
 
     /// Asserts success and returns (stdout, stderr).
     #[track_caller]
     pub fn ok_with_stderr(self) -> (String, String) {
-        assert_eq!(self.status, 0, "command failed\nstdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
+        assert_eq!(
+            self.status, 0,
+            "command failed\nstdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
         (self.stdout, self.stderr)
     }
 
     /// Asserts this exit status and returns stderr.
     #[track_caller]
     pub fn fails_with(self, code: i32) -> String {
-        assert_eq!(self.status, code, "unexpected status\nstdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
+        assert_eq!(
+            self.status, code,
+            "unexpected status\nstdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
         self.stderr
     }
 
     /// Parses stdout as JSON.
     #[track_caller]
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}", self.stdout))
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}", self.stdout))
     }
 }
 
 impl TestHome {
     pub fn new() -> TestHome {
-        TestHome { dir: tempfile::Builder::new().prefix("aloft-test-").tempdir().expect("tempdir") }
+        TestHome {
+            dir: tempfile::Builder::new()
+                .prefix("aloft-test-")
+                .tempdir()
+                .expect("tempdir"),
+        }
     }
 
     pub fn path(&self) -> &Path {
@@ -118,8 +140,47 @@ impl TestHome {
     /// Installs packed plugins by name.
     pub fn install(&self, names: &[&str]) {
         for n in names {
-            self.run(&["provider", "install", plugin(n).to_str().expect("utf8 path")]).ok();
+            self.run(&[
+                "provider",
+                "install",
+                plugin(n).to_str().expect("utf8 path"),
+            ])
+            .ok();
         }
+    }
+}
+
+impl Drop for TestHome {
+    /// Tears down every cluster the test left, so no agent daemons outlive it.
+    fn drop(&mut self) {
+        if self.path().join("state.db").exists() {
+            let _ = self.cmd(&["down", "-a", "-y"]).output();
+        }
+    }
+}
+
+/// Polls `f` every 100 ms until it is true or `secs` pass.
+pub fn wait_until(secs: u64, mut f: impl FnMut() -> bool) -> bool {
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while std::time::Instant::now() < end {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    f()
+}
+
+/// Whether a process is alive (not a zombie).
+pub fn alive(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(s) => !s
+            .rsplit(')')
+            .next()
+            .unwrap_or("")
+            .trim_start()
+            .starts_with('Z'),
+        Err(_) => false,
     }
 }
 
@@ -127,7 +188,10 @@ impl TestHome {
 pub fn copy_plugin(name: &str, to: &Path) -> PathBuf {
     let dest = to.join(name);
     std::fs::create_dir_all(&dest).expect("mkdir");
-    for e in std::fs::read_dir(plugin(name)).expect("read plugin dir").flatten() {
+    for e in std::fs::read_dir(plugin(name))
+        .expect("read plugin dir")
+        .flatten()
+    {
         std::fs::copy(e.path(), dest.join(e.file_name())).expect("copy");
     }
     dest

@@ -149,7 +149,9 @@ fn json_arg(arg: &str) -> Result<String> {
         return Ok(arg.to_string());
     }
     let mut s = String::new();
-    std::io::stdin().read_to_string(&mut s).map_err(io("reading", "standard input"))?;
+    std::io::stdin()
+        .read_to_string(&mut s)
+        .map_err(io("reading", "standard input"))?;
     Ok(s)
 }
 
@@ -168,7 +170,9 @@ impl AgentCommand {
             AgentCommand::Init { dir, cluster } => {
                 let spec = ClusterSpec::parse(&json_arg(&cluster)?)?;
                 ops::init(&dir.state(), &spec)?;
-                println_out(&json!({ "cluster": spec.name, "num_nodes": spec.nodes.len() }).to_string());
+                println_out(
+                    &json!({ "cluster": spec.name, "num_nodes": spec.nodes.len() }).to_string(),
+                );
             }
             AgentCommand::Submit { dir, spec } => {
                 let id = ops::submit(&dir.state(), &JobSpec::parse(&json_arg(&spec)?)?)?;
@@ -176,24 +180,54 @@ impl AgentCommand {
             }
             AgentCommand::Status { dir, jobs, json } => {
                 let v = report::status_json(&dir.state(), &jobs)?;
-                println_out(if json { v.to_string() } else { report::status_table(&v) }.trim_end());
+                println_out(
+                    if json {
+                        v.to_string()
+                    } else {
+                        report::status_table(&v)
+                    }
+                    .trim_end(),
+                );
             }
             AgentCommand::Queue { dir, json, all } => {
-                let text = if json { report::queue_json(&dir.state(), all)?.to_string() } else { report::queue_table(&dir.state(), all)? };
+                let text = if json {
+                    report::queue_json(&dir.state(), all)?.to_string()
+                } else {
+                    report::queue_table(&dir.state(), all)?
+                };
                 println_out(text.trim_end());
             }
-            AgentCommand::Logs { dir, job, follow, tail } => {
+            AgentCommand::Logs {
+                dir,
+                job,
+                follow,
+                tail,
+            } => {
                 let mut out = std::io::stdout();
                 return logs(&dir.state(), job, LogOptions { follow, tail }, &mut out);
             }
-            AgentCommand::Cancel { dir, jobs, all, json } => {
+            AgentCommand::Cancel {
+                dir,
+                jobs,
+                all,
+                json,
+            } => {
                 let which = if all { Which::All } else { Which::Ids(jobs) };
                 let r = ops::cancel(&dir.state(), which, "cancelled by the user")?;
                 if json {
                     println_out(&json!(r).to_string());
                 } else {
-                    let mut lines: Vec<String> = r.cancelled.iter().map(|c| format!("Cancelled job {} (was {}).", c.job_id, c.previous_state)).collect();
-                    lines.extend(r.already_finished.iter().map(|f| format!("Job {} is already {}; nothing to cancel.", f.job_id, f.state)));
+                    let mut lines: Vec<String> = r
+                        .cancelled
+                        .iter()
+                        .map(|c| format!("Cancelled job {} (was {}).", c.job_id, c.previous_status))
+                        .collect();
+                    lines.extend(r.already_finished.iter().map(|f| {
+                        format!(
+                            "Job {} is already {}; nothing to cancel.",
+                            f.job_id, f.status
+                        )
+                    }));
                     if lines.is_empty() {
                         lines.push("No unfinished jobs to cancel.".into());
                     }
@@ -211,14 +245,27 @@ impl AgentCommand {
                 let (started, pid) = daemon::ensure(&dir.state())?;
                 println_out(&json!({ "started": started, "pid": pid }).to_string());
             }
-            AgentCommand::Autostop { dir, idle_minutes, down, cancel } => {
-                let setting = if cancel { None } else { idle_minutes.map(|m| (m, down)) };
+            AgentCommand::Autostop {
+                dir,
+                idle_minutes,
+                down,
+                cancel,
+            } => {
+                let setting = if cancel {
+                    None
+                } else {
+                    idle_minutes.map(|m| (m, down))
+                };
                 let a = ops::set_autostop(&dir.state(), setting)?;
                 println_out(&json!({ "autostop": a }).to_string());
             }
             AgentCommand::Idle { dir, json } => {
                 let v = report::idle_json(&dir.state())?;
-                println_out(&if json { v.to_string() } else { report::idle_text(&v) });
+                println_out(&if json {
+                    v.to_string()
+                } else {
+                    report::idle_text(&v)
+                });
             }
             AgentCommand::Shutdown { dir } => {
                 let r = ops::shutdown(&dir.state())?;

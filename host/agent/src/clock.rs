@@ -5,7 +5,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Now, in Unix seconds.
 pub fn now() -> f64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
 }
 
 /// (year, month, day, hour, minute, second, microsecond) in UTC.
@@ -25,7 +28,15 @@ fn civil(ts: f64) -> (i64, u32, u32, u32, u32, u32, u32) {
     let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
     let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
     let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day, sod / 3600, sod / 60 % 60, sod % 60, micros)
+    (
+        year,
+        month,
+        day,
+        sod / 3600,
+        sod / 60 % 60,
+        sod % 60,
+        micros,
+    )
 }
 
 /// `YYYY-MM-DD-HH-MM-SS-micros` with `sep` between fields (task ids).

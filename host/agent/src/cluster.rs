@@ -72,7 +72,10 @@ pub struct ClusterSpec {
 impl ClusterSpec {
     /// Parses and validates the JSON `init` is given.
     pub fn parse(json: &str) -> Result<ClusterSpec> {
-        let mut spec: ClusterSpec = serde_json::from_str(json).map_err(|source| Error::Json { what: "cluster", source })?;
+        let mut spec: ClusterSpec = serde_json::from_str(json).map_err(|source| Error::Json {
+            what: "cluster",
+            source,
+        })?;
         spec.nodes.sort_by_key(|n| n.rank);
         spec.validate()?;
         Ok(spec)
@@ -91,10 +94,17 @@ impl ClusterSpec {
                 return bad(format!("node ranks must be 0..{} without gaps or repeats; found rank {} at position {i}", self.nodes.len(), n.rank));
             }
             if !n.home.is_absolute() {
-                return bad(format!("node {}: home {} is not an absolute path", n.rank, n.home.display()));
+                return bad(format!(
+                    "node {}: home {} is not an absolute path",
+                    n.rank,
+                    n.home.display()
+                ));
             }
             if !(n.cpus.is_finite() && n.cpus >= 0.0) {
-                return bad(format!("node {}: cpus must be a number >= 0, not {}", n.rank, n.cpus));
+                return bad(format!(
+                    "node {}: cpus must be a number >= 0, not {}",
+                    n.rank, n.cpus
+                ));
             }
             if n.ip.trim().is_empty() {
                 return bad(format!("node {}: the ip is empty", n.rank));
@@ -115,7 +125,11 @@ impl ClusterSpec {
 
     /// `SKYPILOT_CLUSTER_INFO` for a job on the first `num_nodes` nodes.
     pub fn info_json(&self, num_nodes: u32) -> String {
-        let ips: Vec<&str> = self.first(num_nodes).iter().map(|n| n.ip.as_str()).collect();
+        let ips: Vec<&str> = self
+            .first(num_nodes)
+            .iter()
+            .map(|n| n.ip.as_str())
+            .collect();
         serde_json::json!({
             "cluster_name": self.name,
             "cloud": self.cloud.as_deref().unwrap_or("local"),
@@ -154,10 +168,19 @@ mod tests {
     #[test]
     fn rejects_gaps_relative_homes_and_unknown_keys() {
         let gap = r#"{"name":"c","nodes":[{"rank":0,"ip":"a","home":"/h","cpus":1},{"rank":2,"ip":"b","home":"/h","cpus":1}]}"#;
-        assert!(ClusterSpec::parse(gap).unwrap_err().to_string().contains("without gaps"));
+        assert!(ClusterSpec::parse(gap)
+            .unwrap_err()
+            .to_string()
+            .contains("without gaps"));
         let rel = r#"{"name":"c","nodes":[{"rank":0,"ip":"a","home":"h","cpus":1}]}"#;
-        assert!(ClusterSpec::parse(rel).unwrap_err().to_string().contains("absolute"));
+        assert!(ClusterSpec::parse(rel)
+            .unwrap_err()
+            .to_string()
+            .contains("absolute"));
         let unk = r#"{"name":"c","nodes":[],"bogus":1}"#;
-        assert!(ClusterSpec::parse(unk).unwrap_err().to_string().contains("bogus"));
+        assert!(ClusterSpec::parse(unk)
+            .unwrap_err()
+            .to_string()
+            .contains("bogus"));
     }
 }

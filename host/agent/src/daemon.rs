@@ -10,7 +10,7 @@
 use crate::clock::now;
 use crate::db::Store;
 use crate::error::{io, Error, Result};
-use crate::exec::local::{new_session, reap_children, LocalExec};
+use crate::exec::local::{is_alive, new_session, reap_children, LocalExec};
 use crate::exec::NodeExec;
 use crate::job::JobState;
 use crate::paths::StateDir;
@@ -43,7 +43,11 @@ fn lock_request(kind: libc::c_int) -> libc::flock {
 
 /// The pid of the running daemon, if one holds the lock.
 pub fn running_pid(dir: &StateDir) -> Option<i32> {
-    let f = OpenOptions::new().read(true).write(true).open(dir.pid_file()).ok()?;
+    let f = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(dir.pid_file())
+        .ok()?;
     let mut fl = lock_request(libc::F_WRLCK);
     // SAFETY: a valid fd and a valid `flock` out-pointer.
     let r = unsafe { libc::fcntl(f.as_raw_fd(), libc::F_GETLK, &mut fl) };
@@ -53,7 +57,13 @@ pub fn running_pid(dir: &StateDir) -> Option<i32> {
 /// Takes the lock and writes our pid; `None` if another daemon has it.
 fn acquire(dir: &StateDir) -> Result<Option<File>> {
     let path = dir.pid_file();
-    let mut f = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path).map_err(io("opening", &path))?;
+    let mut f = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(io("opening", &path))?;
     let fl = lock_request(libc::F_WRLCK);
     // SAFETY: a valid fd and a valid `flock`.
     if unsafe { libc::fcntl(f.as_raw_fd(), libc::F_SETLK, &fl) } == -1 {
@@ -63,7 +73,9 @@ fn acquire(dir: &StateDir) -> Result<Option<File>> {
         }
         return Err(io("locking", &path)(e));
     }
-    f.set_len(0).and_then(|()| f.seek(SeekFrom::Start(0))).map_err(io("writing", &path))?;
+    f.set_len(0)
+        .and_then(|()| f.seek(SeekFrom::Start(0)))
+        .map_err(io("writing", &path))?;
     writeln!(f, "{}", std::process::id()).map_err(io("writing", &path))?;
     Ok(Some(f))
 }
@@ -81,12 +93,20 @@ pub fn run(dir: &StateDir) -> Result<()> {
     }
     let started = now();
     store.set_meta("daemon_started_at", Some(&started.to_string()))?;
-    log(&format!("daemon started: pid {}, cluster {}, {} node(s)", std::process::id(), cluster.name, cluster.nodes.len()));
+    log(&format!(
+        "daemon started: pid {}, cluster {}, {} node(s)",
+        std::process::id(),
+        cluster.name,
+        cluster.nodes.len()
+    ));
     let _ = std::fs::remove_file(dir.socket());
     let sock = match UnixDatagram::bind(dir.socket()) {
         Ok(s) => s.set_read_timeout(Some(TICK)).map(|()| s).ok(),
         Err(e) => {
-            log(&format!("no wake-up socket ({e}); polling every {} ms", TICK.as_millis()));
+            log(&format!(
+                "no wake-up socket ({e}); polling every {} ms",
+                TICK.as_millis()
+            ));
             None
         }
     };
@@ -152,18 +172,36 @@ pub struct Idle {
 
 /// Computes [`Idle`]; `daemon_started_at` defaults to the stored one.
 pub fn idle(store: &Store, daemon_started_at: Option<f64>) -> Result<Idle> {
-    let unfinished = store.jobs(&[JobState::Init, JobState::Pending, JobState::SettingUp, JobState::Running])?.len();
+    let unfinished = store
+        .jobs(&[
+            JobState::Init,
+            JobState::Pending,
+            JobState::SettingUp,
+            JobState::Running,
+        ])?
+        .len();
     if unfinished > 0 {
-        return Ok(Idle { unfinished, idle_since: None });
+        return Ok(Idle {
+            unfinished,
+            idle_since: None,
+        });
     }
     let started = match daemon_started_at {
         Some(t) => Some(t),
-        None => store.meta("daemon_started_at")?.and_then(|s| s.parse().ok()),
+        None => store
+            .meta("daemon_started_at")?
+            .and_then(|s| s.parse().ok()),
     };
     let set_at = store.autostop()?.map(|a| a.set_at);
     let initialized = store.meta("initialized_at")?.and_then(|s| s.parse().ok());
-    let since = [initialized, started, set_at, store.last_ended_at()?].into_iter().flatten().fold(0.0, f64::max);
-    Ok(Idle { unfinished, idle_since: Some(since) })
+    let since = [initialized, started, set_at, store.last_ended_at()?]
+        .into_iter()
+        .flatten()
+        .fold(0.0, f64::max);
+    Ok(Idle {
+        unfinished,
+        idle_since: Some(since),
+    })
 }
 
 #[derive(Default)]
@@ -193,17 +231,29 @@ impl AutostopState {
         };
         let verb = if a.down { "down" } else { "stop" };
         let path = dir.autostop_log();
-        let spawned = OpenOptions::new().create(true).append(true).open(&path).and_then(|out| {
-            let err = out.try_clone()?;
-            let mut cmd = Command::new(&argv[0]);
-            cmd.args(&argv[1..]).arg(verb).stdin(Stdio::null()).stdout(out).stderr(err);
-            new_session(&mut cmd);
-            cmd.spawn()
-        });
+        let spawned = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .and_then(|out| {
+                let err = out.try_clone()?;
+                let mut cmd = Command::new(&argv[0]);
+                cmd.args(&argv[1..])
+                    .arg(verb)
+                    .stdin(Stdio::null())
+                    .stdout(out)
+                    .stderr(err);
+                new_session(&mut cmd);
+                cmd.spawn()
+            });
         match spawned {
             Ok(child) => {
                 store.set_meta("autostop_fired_at", Some(&now().to_string()))?;
-                log(&format!("autostop: idle for {:.1} min; ran {argv:?} {verb} (pid {}); exiting", (now() - since) / 60.0, child.id()));
+                log(&format!(
+                    "autostop: idle for {:.1} min; ran {argv:?} {verb} (pid {}); exiting",
+                    (now() - since) / 60.0,
+                    child.id()
+                ));
                 Ok(true)
             }
             Err(e) => {
@@ -220,10 +270,18 @@ impl AutostopState {
 fn spawn_detached(dir: &StateDir) -> Result<std::process::Child> {
     let exe = std::env::current_exe().map_err(io("finding", "the aloft executable"))?;
     let path = dir.daemon_log();
-    let out = OpenOptions::new().create(true).append(true).open(&path).map_err(io("opening", &path))?;
+    let out = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .map_err(io("opening", &path))?;
     let err = out.try_clone().map_err(io("opening", &path))?;
     let mut cmd = Command::new(&exe);
-    cmd.args(["agent", "daemon", "--dir"]).arg(dir.root()).stdin(Stdio::null()).stdout(out).stderr(err);
+    cmd.args(["agent", "daemon", "--dir"])
+        .arg(dir.root())
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err);
     new_session(&mut cmd);
     cmd.spawn().map_err(io("starting", &exe))
 }
@@ -245,19 +303,31 @@ pub fn ensure(dir: &StateDir) -> Result<(bool, i32)> {
     Store::open_cluster(dir)?;
     let mut child = spawn_detached(dir)?;
     let deadline = Instant::now() + Duration::from_secs(10);
-    let fail = |message: String| Error::Daemon { dir: dir.root().to_path_buf(), message };
+    let fail = |message: String| Error::Daemon {
+        dir: dir.root().to_path_buf(),
+        message,
+    };
     loop {
         if let Some(pid) = running_pid(dir) {
             return Ok((pid == child.id() as i32, pid));
         }
-        if let Some(status) = child.try_wait().map_err(io("waiting for", dir.daemon_log()))? {
+        if let Some(status) = child
+            .try_wait()
+            .map_err(io("waiting for", dir.daemon_log()))?
+        {
             if let Some(pid) = running_pid(dir) {
                 return Ok((false, pid));
             }
-            return Err(fail(format!("it exited ({status}) while starting; {}", log_tail(dir))));
+            return Err(fail(format!(
+                "it exited ({status}) while starting; {}",
+                log_tail(dir)
+            )));
         }
         if Instant::now() > deadline {
-            return Err(fail(format!("it did not start within 10 s; {}", log_tail(dir))));
+            return Err(fail(format!(
+                "it did not start within 10 s; {}",
+                log_tail(dir)
+            )));
         }
         std::thread::sleep(Duration::from_millis(2));
     }
@@ -292,6 +362,15 @@ pub fn stop(dir: &StateDir) -> bool {
         // SAFETY: as above.
         unsafe { libc::kill(pid, libc::SIGKILL) };
         gone_within(2);
+    }
+    // The lock goes early in the process's exit: wait for the exit itself.
+    let handle = crate::exec::ProcHandle {
+        pid,
+        start_ticks: 0,
+    };
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while is_alive(&handle) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
     }
     true
 }

@@ -95,7 +95,8 @@ pub struct Store {
     path: PathBuf,
 }
 
-const JOB_COLUMNS: &str = "id, name, username, setup, run, envs, secret_names, num_nodes, cpus, gpus, state, task_id, \
+const JOB_COLUMNS: &str =
+    "id, name, username, setup, run, envs, secret_names, num_nodes, cpus, gpus, state, task_id, \
      submitted_at, started_at, ended_at, exit_code, message";
 
 impl Store {
@@ -103,11 +104,16 @@ impl Store {
     pub fn open(dir: &StateDir) -> Result<Store> {
         crate::cluster::ensure_dir(dir.root())?;
         let path = dir.db();
-        let db = |source| Error::Db { path: path.clone(), source };
+        let db = |source| Error::Db {
+            path: path.clone(),
+            source,
+        };
         let conn = Connection::open(&path).map_err(db)?;
         conn.busy_timeout(Duration::from_secs(30)).map_err(db)?;
-        conn.pragma_update(None, "journal_mode", "WAL").map_err(db)?;
-        conn.pragma_update(None, "synchronous", "NORMAL").map_err(db)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(db)?;
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(db)?;
         let mut store = Store { conn, path };
         store.migrate()?;
         Ok(store)
@@ -117,7 +123,9 @@ impl Store {
     /// creating one) with its cluster, or [`Error::NotInitialized`].
     pub fn open_cluster(dir: &StateDir) -> Result<(Store, ClusterSpec)> {
         if !dir.db().exists() {
-            return Err(Error::NotInitialized { dir: dir.root().to_path_buf() });
+            return Err(Error::NotInitialized {
+                dir: dir.root().to_path_buf(),
+            });
         }
         let store = Store::open(dir)?;
         let cluster = store.require_cluster(dir)?;
@@ -125,22 +133,40 @@ impl Store {
     }
 
     fn err(&self) -> impl Fn(rusqlite::Error) -> Error + '_ {
-        |source| Error::Db { path: self.path.clone(), source }
+        |source| Error::Db {
+            path: self.path.clone(),
+            source,
+        }
     }
 
     fn migrate(&mut self) -> Result<()> {
         let path = self.path.clone();
-        let db = |source| Error::Db { path: path.clone(), source };
+        let db = |source| Error::Db {
+            path: path.clone(),
+            source,
+        };
         let known = MIGRATIONS.len() as i64;
         // The common case takes no write lock.
-        let version: i64 = self.conn.pragma_query_value(None, "user_version", |r| r.get(0)).map_err(db)?;
+        let version: i64 = self
+            .conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .map_err(db)?;
         if version == known {
             return Ok(());
         }
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db)?;
-        let version: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0)).map_err(db)?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(db)?;
+        let version: i64 = tx
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .map_err(db)?;
         if version > known {
-            return Err(Error::DbTooNew { path: path.clone(), found: version, known });
+            return Err(Error::DbTooNew {
+                path: path.clone(),
+                found: version,
+                known,
+            });
         }
         for m in &MIGRATIONS[version as usize..] {
             tx.execute_batch(m).map_err(db)?;
@@ -154,22 +180,37 @@ impl Store {
     /// Runs `f` in an immediate (write-locking) transaction.
     pub fn write<T>(&mut self, f: impl FnOnce(&Tx<'_>) -> Result<T>) -> Result<T> {
         let path = self.path.clone();
-        let db = |source| Error::Db { path: path.clone(), source };
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db)?;
-        let out = f(&Tx { tx: &tx, path: &path })?;
+        let db = |source| Error::Db {
+            path: path.clone(),
+            source,
+        };
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(db)?;
+        let out = f(&Tx {
+            tx: &tx,
+            path: &path,
+        })?;
         tx.commit().map_err(db)?;
         Ok(out)
     }
 
     /// A value of the `meta` table.
     pub fn meta(&self, key: &str) -> Result<Option<String>> {
-        self.conn.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0)).optional().map_err(self.err())
+        self.conn
+            .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+            .optional()
+            .map_err(self.err())
     }
 
     /// Sets (or with `None` removes) a value of the `meta` table.
     pub fn set_meta(&self, key: &str, value: Option<&str>) -> Result<()> {
         match value {
-            Some(v) => self.conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)", [key, v]),
+            Some(v) => self.conn.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)",
+                [key, v],
+            ),
             None => self.conn.execute("DELETE FROM meta WHERE key = ?1", [key]),
         }
         .map(drop)
@@ -179,26 +220,41 @@ impl Store {
     /// The cluster `init` stored, if any.
     pub fn cluster(&self) -> Result<Option<ClusterSpec>> {
         match self.meta("cluster")? {
-            Some(j) => serde_json::from_str(&j).map(Some).map_err(|source| Error::Json { what: "stored cluster", source }),
+            Some(j) => serde_json::from_str(&j)
+                .map(Some)
+                .map_err(|source| Error::Json {
+                    what: "stored cluster",
+                    source,
+                }),
             None => Ok(None),
         }
     }
 
     /// The stored cluster, or [`Error::NotInitialized`].
     pub fn require_cluster(&self, dir: &StateDir) -> Result<ClusterSpec> {
-        self.cluster()?.ok_or_else(|| Error::NotInitialized { dir: dir.root().to_path_buf() })
+        self.cluster()?.ok_or_else(|| Error::NotInitialized {
+            dir: dir.root().to_path_buf(),
+        })
     }
 
     /// Stores the cluster.
     pub fn set_cluster(&self, c: &ClusterSpec) -> Result<()> {
-        let j = serde_json::to_string(c).map_err(|source| Error::Json { what: "cluster", source })?;
+        let j = serde_json::to_string(c).map_err(|source| Error::Json {
+            what: "cluster",
+            source,
+        })?;
         self.set_meta("cluster", Some(&j))
     }
 
     /// Autostop settings, if set.
     pub fn autostop(&self) -> Result<Option<Autostop>> {
         match self.meta("autostop")? {
-            Some(j) => serde_json::from_str(&j).map(Some).map_err(|source| Error::Json { what: "stored autostop", source }),
+            Some(j) => serde_json::from_str(&j)
+                .map(Some)
+                .map_err(|source| Error::Json {
+                    what: "stored autostop",
+                    source,
+                }),
             None => Ok(None),
         }
     }
@@ -232,7 +288,11 @@ impl Store {
     /// One job.
     pub fn job(&self, id: i64) -> Result<Option<Job>> {
         self.conn
-            .query_row(&format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?1"), [id], job_from_row)
+            .query_row(
+                &format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?1"),
+                [id],
+                job_from_row,
+            )
             .optional()
             .map_err(self.err())
     }
@@ -246,14 +306,22 @@ impl Store {
             let names: Vec<String> = states.iter().map(|s| format!("'{}'", s.as_str())).collect();
             format!("WHERE state IN ({})", names.join(", "))
         };
-        let mut stmt = self.conn.prepare_cached(&format!("SELECT {JOB_COLUMNS} FROM jobs {filter} ORDER BY id")).map_err(self.err())?;
+        let mut stmt = self
+            .conn
+            .prepare_cached(&format!(
+                "SELECT {JOB_COLUMNS} FROM jobs {filter} ORDER BY id"
+            ))
+            .map_err(self.err())?;
         let rows = stmt.query_map([], job_from_row).map_err(self.err())?;
-        rows.collect::<rusqlite::Result<Vec<Job>>>().map_err(self.err())
+        rows.collect::<rusqlite::Result<Vec<Job>>>()
+            .map_err(self.err())
     }
 
     /// The newest job's id.
     pub fn latest_job_id(&self) -> Result<Option<i64>> {
-        self.conn.query_row("SELECT MAX(id) FROM jobs", [], |r| r.get(0)).map_err(self.err())
+        self.conn
+            .query_row("SELECT MAX(id) FROM jobs", [], |r| r.get(0))
+            .map_err(self.err())
     }
 
     /// A job's node rows, by rank.
@@ -263,7 +331,9 @@ impl Store {
 
     /// The latest end time of any job.
     pub fn last_ended_at(&self) -> Result<Option<f64>> {
-        self.conn.query_row("SELECT MAX(ended_at) FROM jobs", [], |r| r.get(0)).map_err(self.err())
+        self.conn
+            .query_row("SELECT MAX(ended_at) FROM jobs", [], |r| r.get(0))
+            .map_err(self.err())
     }
 }
 
@@ -275,13 +345,20 @@ pub struct Tx<'a> {
 
 impl Tx<'_> {
     fn err(&self) -> impl Fn(rusqlite::Error) -> Error + '_ {
-        |source| Error::Db { path: self.path.clone(), source }
+        |source| Error::Db {
+            path: self.path.clone(),
+            source,
+        }
     }
 
     /// One job.
     pub fn job(&self, id: i64) -> Result<Option<Job>> {
         self.tx
-            .query_row(&format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?1"), [id], job_from_row)
+            .query_row(
+                &format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?1"),
+                [id],
+                job_from_row,
+            )
             .optional()
             .map_err(self.err())
     }
@@ -295,7 +372,11 @@ impl Tx<'_> {
     /// them. Sets `started_at` on entering SETTING_UP/RUNNING (first time)
     /// and `ended_at` on entering a terminal state.
     pub fn transition(&self, job: i64, from: &[JobState], to: JobState, now: f64) -> Result<bool> {
-        let cur: Option<String> = self.tx.query_row("SELECT state FROM jobs WHERE id = ?1", [job], |r| r.get(0)).optional().map_err(self.err())?;
+        let cur: Option<String> = self
+            .tx
+            .query_row("SELECT state FROM jobs WHERE id = ?1", [job], |r| r.get(0))
+            .optional()
+            .map_err(self.err())?;
         let Some(cur) = cur.and_then(|s| JobState::parse(&s)) else {
             return Ok(false);
         };
@@ -303,20 +384,37 @@ impl Tx<'_> {
             return Ok(false);
         }
         let done = if to.is_terminal() {
-            self.tx.execute("UPDATE jobs SET state = ?1, ended_at = ?2 WHERE id = ?3", params![to.as_str(), now, job])
+            self.tx.execute(
+                "UPDATE jobs SET state = ?1, ended_at = ?2 WHERE id = ?3",
+                params![to.as_str(), now, job],
+            )
         } else if to.is_active() {
-            self.tx.execute("UPDATE jobs SET state = ?1, started_at = COALESCE(started_at, ?2) WHERE id = ?3", params![to.as_str(), now, job])
+            self.tx.execute(
+                "UPDATE jobs SET state = ?1, started_at = COALESCE(started_at, ?2) WHERE id = ?3",
+                params![to.as_str(), now, job],
+            )
         } else {
-            self.tx.execute("UPDATE jobs SET state = ?1 WHERE id = ?2", params![to.as_str(), job])
+            self.tx.execute(
+                "UPDATE jobs SET state = ?1 WHERE id = ?2",
+                params![to.as_str(), job],
+            )
         };
         done.map_err(self.err())?;
         Ok(true)
     }
 
     /// Records why a job ended.
-    pub fn set_outcome(&self, job: i64, exit_code: Option<i32>, message: Option<&str>) -> Result<()> {
+    pub fn set_outcome(
+        &self,
+        job: i64,
+        exit_code: Option<i32>,
+        message: Option<&str>,
+    ) -> Result<()> {
         self.tx
-            .execute("UPDATE jobs SET exit_code = ?1, message = ?2 WHERE id = ?3", params![exit_code, message, job])
+            .execute(
+                "UPDATE jobs SET exit_code = ?1, message = ?2 WHERE id = ?3",
+                params![exit_code, message, job],
+            )
             .map(drop)
             .map_err(self.err())
     }
@@ -340,7 +438,10 @@ impl Tx<'_> {
             Phase::Setup => "UPDATE job_nodes SET setup_pid = ?1, setup_start = ?2, setup_exit = NULL WHERE job_id = ?3 AND rank = ?4",
             Phase::Run => "UPDATE job_nodes SET run_pid = ?1, run_start = ?2, run_exit = NULL WHERE job_id = ?3 AND rank = ?4",
         };
-        self.tx.execute(sql, params![h.pid, h.start_ticks as i64, job, rank]).map(drop).map_err(self.err())
+        self.tx
+            .execute(sql, params![h.pid, h.start_ticks as i64, job, rank])
+            .map(drop)
+            .map_err(self.err())
     }
 
     /// Records a process's exit status.
@@ -349,7 +450,10 @@ impl Tx<'_> {
             Phase::Setup => "UPDATE job_nodes SET setup_exit = ?1 WHERE job_id = ?2 AND rank = ?3",
             Phase::Run => "UPDATE job_nodes SET run_exit = ?1 WHERE job_id = ?2 AND rank = ?3",
         };
-        self.tx.execute(sql, params![code, job, rank]).map(drop).map_err(self.err())
+        self.tx
+            .execute(sql, params![code, job, rank])
+            .map(drop)
+            .map_err(self.err())
     }
 }
 
@@ -358,7 +462,12 @@ fn nodes(conn: &Connection, job: i64) -> rusqlite::Result<Vec<NodeRow>> {
         "SELECT rank, gpu_ids, setup_pid, setup_start, setup_exit, run_pid, run_start, run_exit FROM job_nodes WHERE job_id = ?1 ORDER BY rank",
     )?;
     let rows = stmt.query_map([job], |r| {
-        let handle = |pid: Option<i32>, start: Option<i64>| pid.map(|pid| ProcHandle { pid, start_ticks: start.unwrap_or(0) as u64 });
+        let handle = |pid: Option<i32>, start: Option<i64>| {
+            pid.map(|pid| ProcHandle {
+                pid,
+                start_ticks: start.unwrap_or(0) as u64,
+            })
+        };
         let gpu_ids: String = r.get(1)?;
         Ok(NodeRow {
             rank: r.get(0)?,
@@ -387,7 +496,11 @@ fn job_from_row(r: &Row<'_>) -> rusqlite::Result<Job> {
         cpus: r.get(8)?,
         gpus: r.get(9)?,
         state: JobState::parse(&state).ok_or_else(|| {
-            rusqlite::Error::FromSqlConversionFailure(10, rusqlite::types::Type::Text, format!("unknown job state {state}").into())
+            rusqlite::Error::FromSqlConversionFailure(
+                10,
+                rusqlite::types::Type::Text,
+                format!("unknown job state {state}").into(),
+            )
         })?,
         task_id: text(11)?,
         submitted_at: r.get(12)?,
@@ -410,14 +523,23 @@ mod tests {
         let spec = JobSpec::parse(r#"{"run":"echo","secrets":{"TOKEN":"hunter2"}}"#).unwrap();
         let id = s.insert_job(&spec, "c1", 10.0).unwrap();
         assert_eq!(id, 1);
-        let ok = s.write(|tx| tx.transition(id, &[JobState::Init], JobState::Pending, 11.0)).unwrap();
+        let ok = s
+            .write(|tx| tx.transition(id, &[JobState::Init], JobState::Pending, 11.0))
+            .unwrap();
         assert!(ok);
-        let again = s.write(|tx| tx.transition(id, &[JobState::Init], JobState::Cancelled, 12.0)).unwrap();
+        let again = s
+            .write(|tx| tx.transition(id, &[JobState::Init], JobState::Cancelled, 12.0))
+            .unwrap();
         assert!(!again);
-        s.write(|tx| tx.transition(id, &[JobState::Pending], JobState::Running, 13.0)).unwrap();
-        s.write(|tx| tx.transition(id, &[JobState::Running], JobState::Succeeded, 14.0)).unwrap();
+        s.write(|tx| tx.transition(id, &[JobState::Pending], JobState::Running, 13.0))
+            .unwrap();
+        s.write(|tx| tx.transition(id, &[JobState::Running], JobState::Succeeded, 14.0))
+            .unwrap();
         let j = s.job(id).unwrap().unwrap();
-        assert_eq!((j.state, j.started_at, j.ended_at), (JobState::Succeeded, Some(13.0), Some(14.0)));
+        assert_eq!(
+            (j.state, j.started_at, j.ended_at),
+            (JobState::Succeeded, Some(13.0), Some(14.0))
+        );
         assert_eq!(j.secret_names, vec!["TOKEN".to_string()]);
         drop(s);
         // Reopening does not re-run migrations.

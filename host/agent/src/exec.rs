@@ -90,7 +90,12 @@ pub fn kill_trees(exec: &dyn NodeExec, targets: &[(NodeSpec, ProcHandle)], grace
     for (node, h) in targets {
         exec.signal_tree(node, h, Signal::Term);
     }
-    let alive = || targets.iter().filter(|(n, h)| exec.tree_alive(n, h)).collect::<Vec<_>>();
+    let alive = || {
+        targets
+            .iter()
+            .filter(|(n, h)| exec.tree_alive(n, h))
+            .collect::<Vec<_>>()
+    };
     let deadline = Instant::now() + grace;
     loop {
         let left = alive();

@@ -50,7 +50,10 @@ fn one() -> u32 {
 impl JobSpec {
     /// Parses the JSON `submit` is given.
     pub fn parse(json: &str) -> Result<JobSpec> {
-        serde_json::from_str(json).map_err(|source| Error::Json { what: "job spec", source })
+        serde_json::from_str(json).map_err(|source| Error::Json {
+            what: "job spec",
+            source,
+        })
     }
 
     /// CPUs per node after defaults.
@@ -88,10 +91,17 @@ impl JobSpec {
         }
         for n in cluster.first(self.num_nodes) {
             if cpus > n.cpus + 1e-9 {
-                return bad(format!("the job asks for {cpus} CPUs per node but node {} has {}\nhint: lower cpus", n.rank, n.cpus));
+                return bad(format!(
+                    "the job asks for {cpus} CPUs per node but node {} has {}\nhint: lower cpus",
+                    n.rank, n.cpus
+                ));
             }
             if gpus > n.gpus.len() as f64 + 1e-9 {
-                return bad(format!("the job asks for {gpus} GPUs per node but node {} has {}", n.rank, n.gpus.len()));
+                return bad(format!(
+                    "the job asks for {gpus} GPUs per node but node {} has {}",
+                    n.rank,
+                    n.gpus.len()
+                ));
             }
         }
         for key in self.envs.keys().chain(self.secrets.keys()) {
@@ -164,7 +174,10 @@ impl JobState {
 
     /// No further transitions.
     pub fn is_terminal(self) -> bool {
-        matches!(self, JobState::Succeeded | JobState::Failed | JobState::FailedSetup | JobState::Cancelled)
+        matches!(
+            self,
+            JobState::Succeeded | JobState::Failed | JobState::FailedSetup | JobState::Cancelled
+        )
     }
 
     /// Holds node resources (processes may be running).
@@ -179,7 +192,9 @@ impl JobState {
             JobState::Succeeded => exit::SUCCEEDED,
             JobState::Failed | JobState::FailedSetup => exit::FAILED,
             JobState::Cancelled => exit::CANCELLED,
-            JobState::Init | JobState::Pending | JobState::SettingUp | JobState::Running => exit::NOT_FINISHED,
+            JobState::Init | JobState::Pending | JobState::SettingUp | JobState::Running => {
+                exit::NOT_FINISHED
+            }
         }
     }
 }
@@ -230,7 +245,8 @@ pub struct Job {
     pub cpus: f64,
     /// GPUs per node.
     pub gpus: f64,
-    /// Its state.
+    /// Its state (`status` in JSON, as SkyPilot calls it).
+    #[serde(rename = "status")]
     pub state: JobState,
     /// `SKYPILOT_TASK_ID`.
     pub task_id: String,
@@ -249,9 +265,21 @@ pub struct Job {
 impl Job {
     /// `sky queue`'s RESOURCES column, e.g. `2x[A100:1, CPU:0.5]`.
     pub fn resources(&self, gpu_name: Option<&str>) -> String {
-        let num = |x: f64| if x.fract() == 0.0 { format!("{x:.0}") } else { format!("{x}") };
+        let num = |x: f64| {
+            if x.fract() == 0.0 {
+                format!("{x:.0}")
+            } else {
+                format!("{x}")
+            }
+        };
         if self.gpus > 0.0 {
-            format!("{}x[{}:{}, CPU:{}]", self.num_nodes, gpu_name.unwrap_or("GPU"), num(self.gpus), num(self.cpus))
+            format!(
+                "{}x[{}:{}, CPU:{}]",
+                self.num_nodes,
+                gpu_name.unwrap_or("GPU"),
+                num(self.gpus),
+                num(self.cpus)
+            )
         } else {
             format!("{}x[CPU:{}]", self.num_nodes, num(self.cpus))
         }
@@ -260,7 +288,10 @@ impl Job {
 
 /// SkyPilot's task id: `sky-<YYYY-MM-DD-HH-MM-SS-micros>_<cluster>_<job>` (UTC).
 pub fn task_id(submitted_at: f64, cluster: &str, job_id: i64) -> String {
-    format!("sky-{}_{cluster}_{job_id}", crate::clock::stamp(submitted_at, '-'))
+    format!(
+        "sky-{}_{cluster}_{job_id}",
+        crate::clock::stamp(submitted_at, '-')
+    )
 }
 
 #[cfg(test)]
@@ -268,7 +299,10 @@ mod tests {
     use super::*;
 
     fn cluster() -> ClusterSpec {
-        ClusterSpec::parse(r#"{"name":"c","nodes":[{"rank":0,"ip":"a","home":"/h","cpus":1,"gpus":[0]}]}"#).unwrap()
+        ClusterSpec::parse(
+            r#"{"name":"c","nodes":[{"rank":0,"ip":"a","home":"/h","cpus":1,"gpus":[0]}]}"#,
+        )
+        .unwrap()
     }
 
     #[test]
@@ -277,7 +311,11 @@ mod tests {
         assert_eq!((s.num_nodes, s.cpus(), s.gpus()), (1, 0.5, 0.0));
         s.validate(&cluster()).unwrap();
         let two = JobSpec::parse(r#"{"run":"x","num_nodes":2}"#).unwrap();
-        assert!(two.validate(&cluster()).unwrap_err().to_string().contains("asks for 2 nodes but cluster c has 1"));
+        assert!(two
+            .validate(&cluster())
+            .unwrap_err()
+            .to_string()
+            .contains("asks for 2 nodes but cluster c has 1"));
         let big = JobSpec::parse(r#"{"run":"x","cpus":4}"#).unwrap();
         assert!(big.validate(&cluster()).is_err());
         let gpus = JobSpec::parse(r#"{"run":"x","gpus":2}"#).unwrap();

@@ -22,13 +22,30 @@ pub fn node_env(
     phase: Phase,
     secrets: &BTreeMap<String, String>,
 ) -> Vec<(String, String)> {
-    let mut env: Vec<(String, String)> = job.envs.iter().chain(secrets.iter()).map(|(k, v)| (k.clone(), v.clone())).collect();
-    let ips: Vec<&str> = cluster.first(job.num_nodes).iter().map(|n| n.ip.as_str()).collect();
+    let mut env: Vec<(String, String)> = job
+        .envs
+        .iter()
+        .chain(secrets.iter())
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let ips: Vec<&str> = cluster
+        .first(job.num_nodes)
+        .iter()
+        .map(|n| n.ip.as_str())
+        .collect();
     let ips = ips.join("\n");
     let gpus = (job.gpus.ceil() as u64).to_string();
     let mut sky: Vec<(&str, String)> = match phase {
-        Phase::Setup => vec![("SETUP_NODE_RANK", rank.to_string()), ("SETUP_NODE_IPS", ips), ("SETUP_NUM_GPUS_PER_NODE", gpus)],
-        Phase::Run => vec![("NODE_RANK", rank.to_string()), ("NODE_IPS", ips), ("NUM_GPUS_PER_NODE", gpus)],
+        Phase::Setup => vec![
+            ("SETUP_NODE_RANK", rank.to_string()),
+            ("SETUP_NODE_IPS", ips),
+            ("SETUP_NUM_GPUS_PER_NODE", gpus),
+        ],
+        Phase::Run => vec![
+            ("NODE_RANK", rank.to_string()),
+            ("NODE_IPS", ips),
+            ("NUM_GPUS_PER_NODE", gpus),
+        ],
     };
     sky.push(("NUM_NODES", job.num_nodes.to_string()));
     sky.push(("TASK_ID", job.task_id.clone()));
@@ -38,7 +55,10 @@ pub fn node_env(
         env.push((format!("SKYPILOT_{k}"), v.clone()));
         env.push((format!("ALOFT_{k}"), v));
     }
-    let has_gpus = cluster.nodes.get(rank as usize).is_some_and(|n| !n.gpus.is_empty());
+    let has_gpus = cluster
+        .nodes
+        .get(rank as usize)
+        .is_some_and(|n| !n.gpus.is_empty());
     if has_gpus {
         let ids: Vec<String> = gpu_ids.iter().map(u32::to_string).collect();
         env.push(("CUDA_VISIBLE_DEVICES".into(), ids.join(",")));
@@ -60,14 +80,33 @@ pub fn spawn_phase(
     let script = dir.script(job.job_id, phase);
     let mut started: Vec<(NodeSpec, ProcHandle)> = Vec::new();
     for node in cluster.first(job.num_nodes) {
-        let ids = gpu_ids.get(node.rank as usize).map(Vec::as_slice).unwrap_or(&[]);
+        let ids = gpu_ids
+            .get(node.rank as usize)
+            .map(Vec::as_slice)
+            .unwrap_or(&[]);
         let env = node_env(cluster, job, node.rank, ids, phase, &secrets);
-        let (log, exit_file) = (dir.log(job.job_id, phase, node.rank), dir.exit_file(job.job_id, phase, node.rank));
-        match exec.spawn(node, &SpawnRequest { script: &script, env: &env, log: &log, exit_file: &exit_file }) {
+        let (log, exit_file) = (
+            dir.log(job.job_id, phase, node.rank),
+            dir.exit_file(job.job_id, phase, node.rank),
+        );
+        match exec.spawn(
+            node,
+            &SpawnRequest {
+                script: &script,
+                env: &env,
+                log: &log,
+                exit_file: &exit_file,
+            },
+        ) {
             Ok(h) => started.push((node.clone(), h)),
             Err(source) => {
                 kill_trees(exec, &started, Duration::ZERO);
-                return Err(Error::Spawn { job: job.job_id, rank: node.rank, phase: phase.as_str(), source });
+                return Err(Error::Spawn {
+                    job: job.job_id,
+                    rank: node.rank,
+                    phase: phase.as_str(),
+                    source,
+                });
             }
         }
     }
@@ -75,9 +114,19 @@ pub fn spawn_phase(
 }
 
 /// Writes the job's directory: its scripts and (0600) its secrets.
-pub fn write_job_files(dir: &StateDir, job: i64, setup: Option<&str>, run: Option<&str>, secrets: &BTreeMap<String, String>) -> Result<()> {
+pub fn write_job_files(
+    dir: &StateDir,
+    job: i64,
+    setup: Option<&str>,
+    run: Option<&str>,
+    secrets: &BTreeMap<String, String>,
+) -> Result<()> {
     let jd = dir.job_dir(job);
-    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&jd).map_err(io("creating", &jd))?;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&jd)
+        .map_err(io("creating", &jd))?;
     for (phase, text) in [(Phase::Setup, setup), (Phase::Run, run)] {
         if let Some(text) = text {
             let p = dir.script(job, phase);
@@ -86,8 +135,17 @@ pub fn write_job_files(dir: &StateDir, job: i64, setup: Option<&str>, run: Optio
     }
     if !secrets.is_empty() {
         let p = dir.secrets(job);
-        let json = serde_json::to_vec(secrets).map_err(|source| Error::Json { what: "secrets", source })?;
-        let mut f = std::fs::OpenOptions::new().create(true).write(true).truncate(true).mode(0o600).open(&p).map_err(io("writing", &p))?;
+        let json = serde_json::to_vec(secrets).map_err(|source| Error::Json {
+            what: "secrets",
+            source,
+        })?;
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .write(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&p)
+            .map_err(io("writing", &p))?;
         f.write_all(&json).map_err(io("writing", &p))?;
     }
     Ok(())
@@ -100,7 +158,10 @@ fn read_secrets(dir: &StateDir, job: &Job) -> Result<BTreeMap<String, String>> {
     }
     let p = dir.secrets(job.job_id);
     let text = std::fs::read(&p).map_err(io("reading", &p))?;
-    serde_json::from_slice(&text).map_err(|source| Error::Json { what: "secrets", source })
+    serde_json::from_slice(&text).map_err(|source| Error::Json {
+        what: "secrets",
+        source,
+    })
 }
 
 /// Deletes the job's secrets file (when it ends).
@@ -126,7 +187,11 @@ mod tests {
             username: None,
             setup: None,
             run: Some("true".into()),
-            envs: [("MY".to_string(), "v".to_string()), ("SKYPILOT_NODE_RANK".to_string(), "9".to_string())].into(),
+            envs: [
+                ("MY".to_string(), "v".to_string()),
+                ("SKYPILOT_NODE_RANK".to_string(), "9".to_string()),
+            ]
+            .into(),
             secret_names: vec![],
             num_nodes: 2,
             cpus: 0.5,
@@ -141,7 +206,12 @@ mod tests {
         };
         let env = node_env(&cluster, &job, 1, &[1], Phase::Run, &BTreeMap::new());
         // Later entries win when the process is spawned.
-        let get = |k: &str| env.iter().rev().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+        let get = |k: &str| {
+            env.iter()
+                .rev()
+                .find(|(n, _)| n == k)
+                .map(|(_, v)| v.as_str())
+        };
         assert_eq!(get("SKYPILOT_NODE_RANK"), Some("1"));
         assert_eq!(get("ALOFT_NODE_IPS"), Some("10.0.0.1\n10.0.0.2"));
         assert_eq!(get("SKYPILOT_NUM_NODES"), Some("2"));
@@ -150,6 +220,8 @@ mod tests {
         assert_eq!(get("CUDA_VISIBLE_DEVICES"), Some("1"));
         assert_eq!(get("MY"), Some("v"));
         let setup = node_env(&cluster, &job, 0, &[0], Phase::Setup, &BTreeMap::new());
-        assert!(setup.iter().any(|(k, v)| k == "SKYPILOT_SETUP_NODE_RANK" && v == "0"));
+        assert!(setup
+            .iter()
+            .any(|(k, v)| k == "SKYPILOT_SETUP_NODE_RANK" && v == "0"));
     }
 }

@@ -49,7 +49,9 @@ impl Source {
             Err(e) => return Err(io("reading", &self.path)(e)),
         };
         let mut buf = Vec::new();
-        f.seek(SeekFrom::Start(self.offset)).and_then(|_| f.read_to_end(&mut buf)).map_err(io("reading", &self.path))?;
+        f.seek(SeekFrom::Start(self.offset))
+            .and_then(|_| f.read_to_end(&mut buf))
+            .map_err(io("reading", &self.path))?;
         self.offset += buf.len() as u64;
         self.partial.extend_from_slice(&buf);
         while let Some(i) = self.partial.iter().position(|&b| b == b'\n') {
@@ -74,13 +76,20 @@ struct Follower<'a> {
 impl Follower<'_> {
     /// Adds a source for every phase/node that has started.
     fn refresh(&mut self, job: &Job, rows: &[NodeRow]) {
-        let phases = [(Phase::Setup, job.setup.is_some()), (Phase::Run, job.run.is_some())];
+        let phases = [
+            (Phase::Setup, job.setup.is_some()),
+            (Phase::Run, job.run.is_some()),
+        ];
         for (phase, present) in phases {
             for row in rows.iter().filter(|_| present) {
                 let Some(h) = row.phase(phase).0 else {
                     continue;
                 };
-                if self.sources.iter().any(|s| s.phase == phase && s.rank == row.rank) {
+                if self
+                    .sources
+                    .iter()
+                    .any(|s| s.phase == phase && s.rank == row.rank)
+                {
                     continue;
                 }
                 let prefix = match self.cluster.nodes.get(row.rank as usize) {
@@ -89,10 +98,18 @@ impl Follower<'_> {
                     None => format!("(rank={}, pid={}) ", row.rank, h.pid),
                 };
                 let path = self.dir.log(job.job_id, phase, row.rank);
-                self.sources.push(Source { phase, rank: row.rank, path, prefix, offset: 0, partial: Vec::new() });
+                self.sources.push(Source {
+                    phase,
+                    rank: row.rank,
+                    path,
+                    prefix,
+                    offset: 0,
+                    partial: Vec::new(),
+                });
             }
         }
-        self.sources.sort_by_key(|s| (s.phase == Phase::Run, s.rank));
+        self.sources
+            .sort_by_key(|s| (s.phase == Phase::Run, s.rank));
     }
 
     fn pump(&mut self, last: bool) -> Result<Vec<Vec<u8>>> {
@@ -108,11 +125,19 @@ impl Follower<'_> {
 /// the exit status (see [`crate::job::exit`]).
 pub fn logs(dir: &StateDir, id: Option<i64>, opts: LogOptions, out: &mut dyn Write) -> Result<u8> {
     let (store, cluster) = Store::open_cluster(dir)?;
-    let Some(id) = id.map(Ok).or_else(|| store.latest_job_id().transpose()).transpose()? else {
+    let Some(id) = id
+        .map(Ok)
+        .or_else(|| store.latest_job_id().transpose())
+        .transpose()?
+    else {
         eprintln!("error: no jobs on cluster {}", cluster.name);
         return Ok(exit::NOT_FOUND);
     };
-    let mut f = Follower { dir, cluster: &cluster, sources: Vec::new() };
+    let mut f = Follower {
+        dir,
+        cluster: &cluster,
+        sources: Vec::new(),
+    };
     let mut first = true;
     let mut last_poke = Instant::now() - Duration::from_secs(1);
     let mut last_daemon_check = Instant::now();
@@ -127,7 +152,11 @@ pub fn logs(dir: &StateDir, id: Option<i64>, opts: LogOptions, out: &mut dyn Wri
         let rows = store.nodes(id)?;
         f.refresh(&job, &rows);
         let now_seen = (Some(job.state), f.sources.len());
-        poll = if now_seen != seen { POLL_MIN } else { (poll * 2).min(POLL_MAX) };
+        poll = if now_seen != seen {
+            POLL_MIN
+        } else {
+            (poll * 2).min(POLL_MAX)
+        };
         seen = now_seen;
         let last = job.state.is_terminal() || !opts.follow;
         let mut lines = f.pump(last)?;
@@ -144,7 +173,10 @@ pub fn logs(dir: &StateDir, id: Option<i64>, opts: LogOptions, out: &mut dyn Wri
             return Ok(job.state.exit_code());
         }
         // The nodes have all ended but the daemon has not noticed yet.
-        if job.state.is_active() && last_poke.elapsed() >= daemon::TICK && phase_done(dir, &job, &rows) {
+        if job.state.is_active()
+            && last_poke.elapsed() >= daemon::TICK
+            && phase_done(dir, &job, &rows)
+        {
             daemon::poke(dir);
             last_poke = Instant::now();
         }
@@ -164,8 +196,15 @@ pub fn logs(dir: &StateDir, id: Option<i64>, opts: LogOptions, out: &mut dyn Wri
 
 /// Whether every node of the job's current phase has written its exit file.
 fn phase_done(dir: &StateDir, job: &Job, rows: &[NodeRow]) -> bool {
-    let phase = if job.state == JobState::SettingUp { Phase::Setup } else { Phase::Run };
-    !rows.is_empty() && rows.iter().all(|r| read_exit_file(&dir.exit_file(job.job_id, phase, r.rank)).is_some())
+    let phase = if job.state == JobState::SettingUp {
+        Phase::Setup
+    } else {
+        Phase::Run
+    };
+    !rows.is_empty()
+        && rows
+            .iter()
+            .all(|r| read_exit_file(&dir.exit_file(job.job_id, phase, r.rank)).is_some())
 }
 
 /// Writes and flushes; false when the reader went away.

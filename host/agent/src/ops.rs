@@ -31,7 +31,13 @@ pub fn submit(dir: &StateDir, spec: &JobSpec) -> Result<i64> {
     let (mut store, cluster) = Store::open_cluster(dir)?;
     spec.validate(&cluster)?;
     let id = store.insert_job(spec, &cluster.name, now())?;
-    if let Err(e) = write_job_files(dir, id, spec.setup.as_deref(), spec.run.as_deref(), &spec.secrets) {
+    if let Err(e) = write_job_files(
+        dir,
+        id,
+        spec.setup.as_deref(),
+        spec.run.as_deref(),
+        &spec.secrets,
+    ) {
         forget_secrets(dir, id);
         store.write(|tx| {
             tx.transition(id, &[JobState::Init], JobState::Failed, now())?;
@@ -49,8 +55,8 @@ pub fn submit(dir: &StateDir, spec: &JobSpec) -> Result<i64> {
 pub struct Cancelled {
     /// The job.
     pub job_id: i64,
-    /// Its state before.
-    pub previous_state: JobState,
+    /// Its status before.
+    pub previous_status: JobState,
 }
 
 /// A job `cancel` left alone because it had finished.
@@ -58,8 +64,8 @@ pub struct Cancelled {
 pub struct Finished {
     /// The job.
     pub job_id: i64,
-    /// Its (terminal) state.
-    pub state: JobState,
+    /// Its (terminal) status.
+    pub status: JobState,
 }
 
 /// What `cancel` did.
@@ -86,7 +92,12 @@ pub fn cancel(dir: &StateDir, which: Which, message: &str) -> Result<CancelRepor
     let (mut store, cluster) = Store::open_cluster(dir)?;
     let ids = match which {
         Which::All => store
-            .jobs(&[JobState::Init, JobState::Pending, JobState::SettingUp, JobState::Running])?
+            .jobs(&[
+                JobState::Init,
+                JobState::Pending,
+                JobState::SettingUp,
+                JobState::Running,
+            ])?
             .into_iter()
             .map(|j| j.job_id)
             .collect(),
@@ -94,7 +105,10 @@ pub fn cancel(dir: &StateDir, which: Which, message: &str) -> Result<CancelRepor
         Which::Ids(ids) => {
             for &id in &ids {
                 if store.job(id)?.is_none() {
-                    return Err(Error::JobNotFound { id, cluster: cluster.name.clone() });
+                    return Err(Error::JobNotFound {
+                        id,
+                        cluster: cluster.name.clone(),
+                    });
                 }
             }
             ids
@@ -110,12 +124,18 @@ pub fn cancel(dir: &StateDir, which: Which, message: &str) -> Result<CancelRepor
                 continue;
             };
             if job.state.is_terminal() {
-                report.already_finished.push(Finished { job_id: id, state: job.state });
+                report.already_finished.push(Finished {
+                    job_id: id,
+                    status: job.state,
+                });
                 continue;
             }
             tx.transition(id, &[job.state], JobState::Cancelled, now())?;
             tx.set_outcome(id, None, Some(message))?;
-            report.cancelled.push(Cancelled { job_id: id, previous_state: job.state });
+            report.cancelled.push(Cancelled {
+                job_id: id,
+                previous_status: job.state,
+            });
             for row in tx.nodes(id)? {
                 let Some(node) = cluster.nodes.get(row.rank as usize) else {
                     continue;
@@ -146,9 +166,15 @@ pub fn set_autostop(dir: &StateDir, setting: Option<(f64, bool)>) -> Result<Opti
     let a = match setting {
         Some((idle_minutes, down)) => {
             if !(idle_minutes.is_finite() && idle_minutes >= 0.0) {
-                return Err(Error::InvalidSpec(format!("--idle-minutes must be a number >= 0, not {idle_minutes}")));
+                return Err(Error::InvalidSpec(format!(
+                    "--idle-minutes must be a number >= 0, not {idle_minutes}"
+                )));
             }
-            Some(Autostop { idle_minutes, down, set_at: now() })
+            Some(Autostop {
+                idle_minutes,
+                down,
+                set_at: now(),
+            })
         }
         None => None,
     };
@@ -172,8 +198,14 @@ pub fn shutdown(dir: &StateDir) -> Result<ShutdownReport> {
     // A half-created state directory has nothing to cancel (and is not
     // created here).
     if !dir.db().exists() || Store::open(dir)?.cluster()?.is_none() {
-        return Ok(ShutdownReport { daemon_stopped, cancelled: Vec::new() });
+        return Ok(ShutdownReport {
+            daemon_stopped,
+            cancelled: Vec::new(),
+        });
     }
     let report = cancel(dir, Which::All, "cancelled by agent shutdown")?;
-    Ok(ShutdownReport { daemon_stopped, cancelled: report.cancelled.iter().map(|c| c.job_id).collect() })
+    Ok(ShutdownReport {
+        daemon_stopped,
+        cancelled: report.cancelled.iter().map(|c| c.job_id).collect(),
+    })
 }

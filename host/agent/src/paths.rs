@@ -31,7 +31,9 @@ pub struct StateDir {
 impl StateDir {
     /// `dir` made absolute (the daemon and jobs run elsewhere).
     pub fn new(dir: &Path) -> StateDir {
-        StateDir { root: std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf()) }
+        StateDir {
+            root: std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf()),
+        }
     }
 
     /// `D` itself.
@@ -76,13 +78,15 @@ impl StateDir {
 
     /// `D/jobs/<id>/<phase>-<rank>.log`.
     pub fn log(&self, job: i64, phase: Phase, rank: u32) -> PathBuf {
-        self.job_dir(job).join(format!("{}-{rank}.log", phase.as_str()))
+        self.job_dir(job)
+            .join(format!("{}-{rank}.log", phase.as_str()))
     }
 
     /// `D/jobs/<id>/<phase>-<rank>.exit`: the exit code, written by the
     /// node's wrapper when the command ends.
     pub fn exit_file(&self, job: i64, phase: Phase, rank: u32) -> PathBuf {
-        self.job_dir(job).join(format!("{}-{rank}.exit", phase.as_str()))
+        self.job_dir(job)
+            .join(format!("{}-{rank}.exit", phase.as_str()))
     }
 
     /// `D/jobs/<id>/secrets.json` (0600, removed when the job ends).

@@ -67,10 +67,19 @@ pub fn place(cluster: &ClusterSpec, held: &[Held], want: &Demand) -> Option<Vec<
         let ids = if want.gpus <= 0.0 {
             Vec::new()
         } else if want.gpus < 1.0 {
-            let best = node.gpus.iter().filter(|id| used(id) + want.gpus <= 1.0 + EPS).max_by(|a, b| used(a).total_cmp(&used(b)))?;
+            let best = node
+                .gpus
+                .iter()
+                .filter(|id| used(id) + want.gpus <= 1.0 + EPS)
+                .max_by(|a, b| used(a).total_cmp(&used(b)))?;
             vec![*best]
         } else {
-            let free: Vec<u32> = node.gpus.iter().filter(|id| used(id) <= EPS).copied().collect();
+            let free: Vec<u32> = node
+                .gpus
+                .iter()
+                .filter(|id| used(id) <= EPS)
+                .copied()
+                .collect();
             let k = want.gpus.ceil() as usize;
             if free.len() < k {
                 return None;
@@ -95,34 +104,65 @@ mod tests {
     }
 
     fn d(num_nodes: u32, cpus: f64, gpus: f64) -> Demand {
-        Demand { num_nodes, cpus, gpus }
+        Demand {
+            num_nodes,
+            cpus,
+            gpus,
+        }
     }
 
     #[test]
     fn cpus_are_counted_per_node() {
         let c = cluster();
-        let a = Held { demand: d(2, 1.0, 0.0), gpu_ids: vec![vec![], vec![]] };
+        let a = Held {
+            demand: d(2, 1.0, 0.0),
+            gpu_ids: vec![vec![], vec![]],
+        };
         // Rank 1 is full; a 1-node job still fits on rank 0.
-        assert_eq!(place(&c, std::slice::from_ref(&a), &d(1, 1.0, 0.0)), Some(vec![vec![]]));
+        assert_eq!(
+            place(&c, std::slice::from_ref(&a), &d(1, 1.0, 0.0)),
+            Some(vec![vec![]])
+        );
         assert_eq!(place(&c, &[a], &d(2, 0.5, 0.0)), None);
     }
 
     #[test]
     fn whole_gpus_take_free_devices() {
         let c = cluster();
-        let a = Held { demand: d(1, 0.5, 1.0), gpu_ids: vec![vec![0]] };
-        assert_eq!(place(&c, std::slice::from_ref(&a), &d(1, 0.5, 1.0)), Some(vec![vec![1]]));
+        let a = Held {
+            demand: d(1, 0.5, 1.0),
+            gpu_ids: vec![vec![0]],
+        };
+        assert_eq!(
+            place(&c, std::slice::from_ref(&a), &d(1, 0.5, 1.0)),
+            Some(vec![vec![1]])
+        );
         assert_eq!(place(&c, &[a], &d(1, 0.5, 2.0)), None);
-        assert_eq!(place(&c, &[], &d(2, 0.5, 2.0)), Some(vec![vec![0, 1], vec![0, 1]]));
+        assert_eq!(
+            place(&c, &[], &d(2, 0.5, 2.0)),
+            Some(vec![vec![0, 1], vec![0, 1]])
+        );
     }
 
     #[test]
     fn fractional_gpus_share_best_fit() {
         let c = cluster();
-        let a = Held { demand: d(1, 0.1, 0.5), gpu_ids: vec![vec![1]] };
-        assert_eq!(place(&c, std::slice::from_ref(&a), &d(1, 0.1, 0.5)), Some(vec![vec![1]]));
-        let b = Held { demand: d(1, 0.1, 0.5), gpu_ids: vec![vec![1]] };
-        assert_eq!(place(&c, &[a.clone(), b.clone()], &d(1, 0.1, 0.5)), Some(vec![vec![0]]));
+        let a = Held {
+            demand: d(1, 0.1, 0.5),
+            gpu_ids: vec![vec![1]],
+        };
+        assert_eq!(
+            place(&c, std::slice::from_ref(&a), &d(1, 0.1, 0.5)),
+            Some(vec![vec![1]])
+        );
+        let b = Held {
+            demand: d(1, 0.1, 0.5),
+            gpu_ids: vec![vec![1]],
+        };
+        assert_eq!(
+            place(&c, &[a.clone(), b.clone()], &d(1, 0.1, 0.5)),
+            Some(vec![vec![0]])
+        );
         // Device 1 is shared, so only device 0 is free for a whole GPU.
         assert_eq!(place(&c, &[a, b], &d(1, 0.1, 2.0)), None);
     }

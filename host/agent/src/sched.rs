@@ -13,8 +13,8 @@
 //! concurrent `cancel` sees either no processes and a PENDING job, or all
 //! of them.
 
-use crate::cluster::ClusterSpec;
 use crate::clock::now;
+use crate::cluster::ClusterSpec;
 use crate::db::Store;
 use crate::error::Result;
 use crate::exec::{kill_trees, NodeExec, ProcHandle, ProcState};
@@ -38,7 +38,11 @@ pub fn log(msg: &str) {
 }
 
 fn demand(job: &Job) -> Demand {
-    Demand { num_nodes: job.num_nodes, cpus: job.cpus, gpus: job.gpus }
+    Demand {
+        num_nodes: job.num_nodes,
+        cpus: job.cpus,
+        gpus: job.gpus,
+    }
 }
 
 /// Moves jobs along; owned by the daemon.
@@ -67,14 +71,25 @@ impl Scheduler {
         }
         for job in self.store.jobs(&[JobState::Init])? {
             if job.submitted_at < now() - INIT_TIMEOUT_S {
-                self.finish(&job, JobState::Failed, None, "the submit of this job did not finish")?;
+                self.finish(
+                    &job,
+                    JobState::Failed,
+                    None,
+                    "the submit of this job did not finish",
+                )?;
             }
         }
         self.schedule(&cluster)
     }
 
     /// Moves `job` to a terminal state (if it is still in its state).
-    fn finish(&mut self, job: &Job, to: JobState, code: Option<i32>, message: &str) -> Result<bool> {
+    fn finish(
+        &mut self,
+        job: &Job,
+        to: JobState,
+        code: Option<i32>,
+        message: &str,
+    ) -> Result<bool> {
         let won = self.store.write(|tx| {
             let won = tx.transition(job.job_id, &[job.state], to, now())?;
             if won {
@@ -84,14 +99,27 @@ impl Scheduler {
         })?;
         if won {
             forget_secrets(&self.dir, job.job_id);
-            log(&format!("job {}: {} -> {to}{}", job.job_id, job.state, if message.is_empty() { String::new() } else { format!(" ({message})") }));
+            log(&format!(
+                "job {}: {} -> {to}{}",
+                job.job_id,
+                job.state,
+                if message.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({message})")
+                }
+            ));
         }
         Ok(won)
     }
 
     /// Polls an active job's current phase on every node.
     fn advance(&mut self, cluster: &ClusterSpec, job: &Job) -> Result<()> {
-        let phase = if job.state == JobState::SettingUp { Phase::Setup } else { Phase::Run };
+        let phase = if job.state == JobState::SettingUp {
+            Phase::Setup
+        } else {
+            Phase::Run
+        };
         let rows = self.store.nodes(job.job_id)?;
         let mut codes: Vec<(u32, Option<i32>)> = Vec::new();
         let mut newly: Vec<(u32, i32)> = Vec::new();
@@ -100,7 +128,11 @@ impl Scheduler {
             let code = match row.phase(phase) {
                 (_, Some(c)) => Some(c),
                 (Some(h), None) => match cluster.nodes.get(row.rank as usize) {
-                    Some(node) => match self.exec.poll(node, &h, &self.dir.exit_file(job.job_id, phase, row.rank)) {
+                    Some(node) => match self.exec.poll(
+                        node,
+                        &h,
+                        &self.dir.exit_file(job.job_id, phase, row.rank),
+                    ) {
                         ProcState::Running => {
                             running.push((node.clone(), h));
                             None
@@ -121,14 +153,22 @@ impl Scheduler {
             codes.push((row.rank, code));
         }
         if !newly.is_empty() {
-            self.store.write(|tx| newly.iter().try_for_each(|(rank, c)| tx.set_exit(job.job_id, *rank, phase, *c)))?;
+            self.store.write(|tx| {
+                newly
+                    .iter()
+                    .try_for_each(|(rank, c)| tx.set_exit(job.job_id, *rank, phase, *c))
+            })?;
         }
         if rows.is_empty() {
             self.finish(job, JobState::Failed, None, "the job has no recorded nodes")?;
             return Ok(());
         }
         if let Some(&(rank, Some(code))) = codes.iter().find(|(_, c)| c.is_some_and(|c| c != 0)) {
-            let (to, what) = if phase == Phase::Setup { (JobState::FailedSetup, "setup") } else { (JobState::Failed, "run") };
+            let (to, what) = if phase == Phase::Setup {
+                (JobState::FailedSetup, "setup")
+            } else {
+                (JobState::Failed, "run")
+            };
             let message = if code == VANISHED {
                 format!("the {what} process on node {rank} vanished without an exit status")
             } else {
@@ -144,7 +184,13 @@ impl Scheduler {
             return Ok(());
         }
         if phase == Phase::Setup && job.run.is_some() {
-            self.start_phase(cluster, job, &rows.iter().map(|r| r.gpu_ids.clone()).collect::<Vec<_>>(), JobState::SettingUp, Phase::Run)?;
+            self.start_phase(
+                cluster,
+                job,
+                &rows.iter().map(|r| r.gpu_ids.clone()).collect::<Vec<_>>(),
+                JobState::SettingUp,
+                Phase::Run,
+            )?;
         } else {
             self.finish(job, JobState::Succeeded, Some(0), "")?;
         }
@@ -159,25 +205,43 @@ impl Scheduler {
         }
         let mut held = Vec::new();
         for j in self.store.jobs(&[JobState::SettingUp, JobState::Running])? {
-            let gpu_ids = self.store.nodes(j.job_id)?.into_iter().map(|r| r.gpu_ids).collect();
-            held.push(Held { demand: demand(&j), gpu_ids });
+            let gpu_ids = self
+                .store
+                .nodes(j.job_id)?
+                .into_iter()
+                .map(|r| r.gpu_ids)
+                .collect();
+            held.push(Held {
+                demand: demand(&j),
+                gpu_ids,
+            });
         }
         for job in pending {
             if place(cluster, &[], &demand(&job)).is_none() {
-                let msg = format!("the job no longer fits on cluster {} (its nodes changed)", cluster.name);
+                let msg = format!(
+                    "the job no longer fits on cluster {} (its nodes changed)",
+                    cluster.name
+                );
                 self.finish(&job, JobState::Failed, None, &msg)?;
                 continue;
             }
             let Some(gpu_ids) = place(cluster, &held, &demand(&job)) else {
                 break;
             };
-            let phase = if job.setup.is_some() { Phase::Setup } else { Phase::Run };
+            let phase = if job.setup.is_some() {
+                Phase::Setup
+            } else {
+                Phase::Run
+            };
             if job.setup.is_none() && job.run.is_none() {
                 self.finish(&job, JobState::Succeeded, Some(0), "")?;
                 continue;
             }
             if self.start_phase(cluster, &job, &gpu_ids, JobState::Pending, phase)? {
-                held.push(Held { demand: demand(&job), gpu_ids });
+                held.push(Held {
+                    demand: demand(&job),
+                    gpu_ids,
+                });
             }
         }
         Ok(())
@@ -185,8 +249,19 @@ impl Scheduler {
 
     /// Moves `job` from `from` into `phase` and spawns it on every node, in
     /// one transaction. False if the job left `from` meanwhile.
-    fn start_phase(&mut self, cluster: &ClusterSpec, job: &Job, gpu_ids: &[Vec<u32>], from: JobState, phase: Phase) -> Result<bool> {
-        let to = if phase == Phase::Setup { JobState::SettingUp } else { JobState::Running };
+    fn start_phase(
+        &mut self,
+        cluster: &ClusterSpec,
+        job: &Job,
+        gpu_ids: &[Vec<u32>],
+        from: JobState,
+        phase: Phase,
+    ) -> Result<bool> {
+        let to = if phase == Phase::Setup {
+            JobState::SettingUp
+        } else {
+            JobState::Running
+        };
         let (dir, exec) = (&self.dir, &*self.exec);
         let mut failure = None;
         let started = self.store.write(|tx| {
@@ -198,15 +273,27 @@ impl Scheduler {
             }
             match spawn_phase(dir, exec, cluster, job, gpu_ids, phase) {
                 Ok(handles) => {
-                    let recorded = handles.iter().enumerate().try_for_each(|(rank, h)| tx.set_proc(job.job_id, rank as u32, phase, h));
+                    let recorded = handles
+                        .iter()
+                        .enumerate()
+                        .try_for_each(|(rank, h)| tx.set_proc(job.job_id, rank as u32, phase, h));
                     if let Err(e) = recorded {
-                        let procs: Vec<_> = cluster.first(job.num_nodes).iter().cloned().zip(handles).collect();
+                        let procs: Vec<_> = cluster
+                            .first(job.num_nodes)
+                            .iter()
+                            .cloned()
+                            .zip(handles)
+                            .collect();
                         kill_trees(exec, &procs, Duration::ZERO);
                         return Err(e);
                     }
                 }
                 Err(e) => {
-                    let failed = if phase == Phase::Setup { JobState::FailedSetup } else { JobState::Failed };
+                    let failed = if phase == Phase::Setup {
+                        JobState::FailedSetup
+                    } else {
+                        JobState::Failed
+                    };
                     tx.transition(job.job_id, &[to], failed, now())?;
                     tx.set_outcome(job.job_id, None, Some(&e.to_string()))?;
                     failure = Some((failed, e));

@@ -30,14 +30,23 @@ pub fn runner(cluster: &Cluster, rank: u32) -> Result<Box<dyn Runner>> {
         .find(|n| n.rank == rank)
         .ok_or_else(|| anyhow!("cluster {} has no node {rank}", cluster.name))?;
     match cluster.provider.as_str() {
-        "local" => Ok(Box::new(LocalRunner { home: PathBuf::from(&node.home) })),
-        p => bail!("cluster {}: provider {p} has no command runner yet", cluster.name),
+        "local" => Ok(Box::new(LocalRunner {
+            home: PathBuf::from(&node.home),
+        })),
+        p => bail!(
+            "cluster {}: provider {p} has no command runner yet",
+            cluster.name
+        ),
     }
 }
 
 /// `aloft agent SUB --dir AGENT_DIR ARGS...` on the head node.
 pub fn agent_argv(cluster: &Cluster, sub: &str, args: &[&str]) -> Result<Vec<String>> {
-    let mut argv = vec![aloft_exe()?.display().to_string(), "agent".into(), sub.into()];
+    let mut argv = vec![
+        aloft_exe()?.display().to_string(),
+        "agent".into(),
+        sub.into(),
+    ];
     argv.push("--dir".into());
     argv.push(cluster.handle.agent_dir.clone());
     argv.extend(args.iter().map(|s| s.to_string()));
@@ -45,14 +54,27 @@ pub fn agent_argv(cluster: &Cluster, sub: &str, args: &[&str]) -> Result<Vec<Str
 }
 
 /// Runs an agent subcommand on the head and parses its JSON output.
-pub async fn agent_json(cluster: &Cluster, sub: &str, args: &[&str], stdin: Option<&str>) -> Result<Value> {
+pub async fn agent_json(
+    cluster: &Cluster,
+    sub: &str,
+    args: &[&str],
+    stdin: Option<&str>,
+) -> Result<Value> {
     let out = agent_run(cluster, sub, args, stdin).await?;
-    serde_json::from_str(out.trim()).with_context(|| format!("agent {sub}: unexpected output {:?}", out.trim()))
+    serde_json::from_str(out.trim())
+        .with_context(|| format!("agent {sub}: unexpected output {:?}", out.trim()))
 }
 
 /// Runs an agent subcommand on the head; its stdout, or its error.
-pub async fn agent_run(cluster: &Cluster, sub: &str, args: &[&str], stdin: Option<&str>) -> Result<String> {
-    let out = runner(cluster, 0)?.run(&agent_argv(cluster, sub, args)?, &[], stdin).await?;
+pub async fn agent_run(
+    cluster: &Cluster,
+    sub: &str,
+    args: &[&str],
+    stdin: Option<&str>,
+) -> Result<String> {
+    let out = runner(cluster, 0)?
+        .run(&agent_argv(cluster, sub, args)?, &[], stdin)
+        .await?;
     if out.status != 0 {
         let msg = out.stderr.trim().trim_start_matches("error: ");
         bail!("{msg}");
@@ -71,15 +93,26 @@ pub async fn provision_local(
 ) -> Result<Cluster> {
     let n = plan.num_nodes.max(1);
     let dir = cluster_dir(home, name);
-    let gpus_per_node = plan.accelerators.as_ref().map(|(_, c)| c.ceil() as usize).unwrap_or(0);
+    let gpus_per_node = plan
+        .accelerators
+        .as_ref()
+        .map(|(_, c)| c.ceil() as usize)
+        .unwrap_or(0);
     let nodes: Vec<Node> = (0..n)
         .map(|rank| {
             // Each node gets its own GPUs where there are enough to go round.
-            let gpus: Vec<u32> = if gpus_per_node > 0 && machine.gpus.len() >= gpus_per_node * n as usize {
-                machine.gpus.iter().skip(rank as usize * gpus_per_node).take(gpus_per_node).map(|(i, _)| *i).collect()
-            } else {
-                machine.gpus.iter().map(|(i, _)| *i).collect()
-            };
+            let gpus: Vec<u32> =
+                if gpus_per_node > 0 && machine.gpus.len() >= gpus_per_node * n as usize {
+                    machine
+                        .gpus
+                        .iter()
+                        .skip(rank as usize * gpus_per_node)
+                        .take(gpus_per_node)
+                        .map(|(i, _)| *i)
+                        .collect()
+                } else {
+                    machine.gpus.iter().map(|(i, _)| *i).collect()
+                };
             Node {
                 rank,
                 ip: "127.0.0.1".into(),
@@ -100,7 +133,10 @@ pub async fn provision_local(
         resources: describe_local(machine, n),
         status: ClusterStatus::Init,
         launched_at: now(),
-        handle: Handle { nodes, agent_dir: dir.join("agent").display().to_string() },
+        handle: Handle {
+            nodes,
+            agent_dir: dir.join("agent").display().to_string(),
+        },
         autostop_minutes: None,
         autostop_down: false,
         hourly_cost: 0.0,
@@ -119,7 +155,10 @@ pub async fn provision_local(
         return Err(e.context(format!("provisioning local cluster {name}")));
     }
     state.set_status(name, ClusterStatus::Up)?;
-    Ok(Cluster { status: ClusterStatus::Up, ..cluster })
+    Ok(Cluster {
+        status: ClusterStatus::Up,
+        ..cluster
+    })
 }
 
 fn describe_local(m: &Machine, n: u32) -> String {
@@ -141,7 +180,13 @@ pub async fn start_agent(home: &Path, cluster: &Cluster) -> Result<()> {
         "region": cluster.region,
         "zone": cluster.zone,
     });
-    agent_json(cluster, "init", &["--cluster", "-"], Some(&spec.to_string())).await?;
+    agent_json(
+        cluster,
+        "init",
+        &["--cluster", "-"],
+        Some(&spec.to_string()),
+    )
+    .await?;
     agent_json(cluster, "ensure", &[], None).await?;
     Ok(())
 }
@@ -151,7 +196,11 @@ pub async fn start_agent(home: &Path, cluster: &Cluster) -> Result<()> {
 pub async fn sync_files(cluster: &Cluster, task: &Task, base: &Path) -> Result<()> {
     let resolve = |p: &str| -> PathBuf {
         let p = shellexpand_home(p);
-        if p.is_absolute() { p } else { base.join(p) }
+        if p.is_absolute() {
+            p
+        } else {
+            base.join(p)
+        }
     };
     if let Some(w) = &task.workdir {
         match w {
@@ -160,12 +209,20 @@ pub async fn sync_files(cluster: &Cluster, task: &Task, base: &Path) -> Result<(
                 if !src.is_dir() {
                     bail!("workdir {}: no such directory", src.display());
                 }
-                stage(&format!("Syncing workdir {} to {} node(s)", src.display(), cluster.num_nodes));
+                stage(&format!(
+                    "Syncing workdir {} to {} node(s)",
+                    src.display(),
+                    cluster.num_nodes
+                ));
                 for n in &cluster.handle.nodes {
-                    runner(cluster, n.rank)?.sync_dir(&src, "~/sky_workdir").await?;
+                    runner(cluster, n.rank)?
+                        .sync_dir(&src, "~/sky_workdir")
+                        .await?;
                 }
             }
-            Workdir::Git { url, .. } => bail!("workdir from git ({url}) is not supported yet\nhint: clone it and give the path"),
+            Workdir::Git { url, .. } => bail!(
+                "workdir from git ({url}) is not supported yet\nhint: clone it and give the path"
+            ),
         }
     }
     for (target, mount) in &task.file_mounts {
@@ -180,7 +237,10 @@ pub async fn sync_files(cluster: &Cluster, task: &Task, base: &Path) -> Result<(
                     } else if src.is_file() {
                         r.put_file(&src, target).await?;
                     } else {
-                        bail!("file_mounts {target}: source {} does not exist", src.display());
+                        bail!(
+                            "file_mounts {target}: source {} does not exist",
+                            src.display()
+                        );
                     }
                 }
             }
@@ -203,11 +263,18 @@ fn shellexpand_home(p: &str) -> PathBuf {
 pub fn check_files(task: &Task, base: &Path) -> Result<()> {
     if let Some(Workdir::Path(p)) = &task.workdir {
         let src = shellexpand_home(p);
-        let src = if src.is_absolute() { src } else { base.join(src) };
+        let src = if src.is_absolute() {
+            src
+        } else {
+            base.join(src)
+        };
         if !src.is_dir() {
             return Err(crate::Exit {
                 code: 2,
-                message: format!("workdir {}: no such directory\nhint: fix `workdir:` in the task, or create it", src.display()),
+                message: format!(
+                    "workdir {}: no such directory\nhint: fix `workdir:` in the task, or create it",
+                    src.display()
+                ),
             }
             .into());
         }
@@ -217,9 +284,12 @@ pub fn check_files(task: &Task, base: &Path) -> Result<()> {
 
 /// Submits the task's job to the cluster's agent; returns the job id.
 pub async fn submit(cluster: &Cluster, task: &Task, with_setup: bool) -> Result<i64> {
-    let values = |m: &indexmap::IndexMap<String, Option<String>>| -> serde_json::Map<String, Value> {
-        m.iter().filter_map(|(k, v)| v.as_ref().map(|v| (k.clone(), Value::String(v.clone())))).collect()
-    };
+    let values =
+        |m: &indexmap::IndexMap<String, Option<String>>| -> serde_json::Map<String, Value> {
+            m.iter()
+                .filter_map(|(k, v)| v.as_ref().map(|v| (k.clone(), Value::String(v.clone()))))
+                .collect()
+        };
     let r = task.resources.candidates.first();
     let spec = json!({
         "name": task.name,
@@ -241,7 +311,9 @@ pub async fn submit(cluster: &Cluster, task: &Task, with_setup: bool) -> Result<
         );
     }
     let v = agent_json(cluster, "submit", &["--spec", "-"], Some(&spec.to_string())).await?;
-    v["job_id"].as_i64().ok_or_else(|| anyhow!("agent submit: no job_id in {v}"))
+    v["job_id"]
+        .as_i64()
+        .ok_or_else(|| anyhow!("agent submit: no job_id in {v}"))
 }
 
 /// Streams a job's logs until it ends; Ctrl-C detaches (the job keeps
@@ -294,5 +366,8 @@ pub async fn down_cluster(home: &Path, state: &State, cluster: &Cluster) -> Resu
 
 /// Unix seconds now.
 pub fn now() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
 }

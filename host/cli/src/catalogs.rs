@@ -21,7 +21,10 @@ pub async fn load_all(home: &Path) -> Result<Vec<Loaded>> {
     let registry = Registry::new(home);
     let installed = registry.list()?;
     let mut newest: Vec<aloft_plugin::Installed> = Vec::new();
-    for i in installed.into_iter().filter(|i| i.manifest.kind == aloft_plugin::manifest::Kind::Provider) {
+    for i in installed
+        .into_iter()
+        .filter(|i| i.manifest.kind == aloft_plugin::manifest::Kind::Provider)
+    {
         match newest.last() {
             Some(last) if last.manifest.name == i.manifest.name => {
                 let n = newest.len() - 1;
@@ -41,7 +44,9 @@ pub async fn load_all(home: &Path) -> Result<Vec<Loaded>> {
                     let limits = aloft_plugin::Limits::from_env().map_err(anyhow::Error::msg)?;
                     host = Some(PluginHost::new(home, limits)?);
                 }
-                let Some(h) = host.as_ref() else { bail!("plugin host") };
+                let Some(h) = host.as_ref() else {
+                    bail!("plugin host")
+                };
                 match fetch(h, &i).await {
                     Ok(c) => {
                         write_cache(home, &i.manifest.name, &path, &c);
@@ -54,7 +59,12 @@ pub async fn load_all(home: &Path) -> Result<Vec<Loaded>> {
                 }
             }
         };
-        out.push(Loaded { catalog: ProviderCatalog { provider: i.manifest.name.clone(), catalog } });
+        out.push(Loaded {
+            catalog: ProviderCatalog {
+                provider: i.manifest.name.clone(),
+                catalog,
+            },
+        });
     }
     Ok(out)
 }
@@ -68,7 +78,8 @@ async fn fetch(host: &PluginHost, i: &aloft_plugin::Installed) -> Result<Catalog
 }
 
 fn cache_path(home: &Path, name: &str, sha256: &str) -> PathBuf {
-    home.join("catalogs").join(format!("{name}-{}.bin", &sha256[..12.min(sha256.len())]))
+    home.join("catalogs")
+        .join(format!("{name}-{}.bin", &sha256[..12.min(sha256.len())]))
 }
 
 fn read_cache(path: &Path) -> Option<CatalogData> {
@@ -82,7 +93,10 @@ fn write_cache(home: &Path, name: &str, path: &Path, catalog: &CatalogData) {
         // Older builds of this provider are stale now.
         for e in std::fs::read_dir(&dir)?.flatten() {
             let n = e.file_name().to_string_lossy().into_owned();
-            if n.strip_prefix(name).and_then(|r| r.strip_prefix('-')).is_some_and(|r| r.len() == 16 && r.ends_with(".bin")) {
+            if n.strip_prefix(name)
+                .and_then(|r| r.strip_prefix('-'))
+                .is_some_and(|r| r.len() == 16 && r.ends_with(".bin"))
+            {
                 let _ = std::fs::remove_file(e.path());
             }
         }
@@ -93,6 +107,9 @@ fn write_cache(home: &Path, name: &str, path: &Path, catalog: &CatalogData) {
         Ok(())
     };
     if let Err(e) = write() {
-        eprintln!("warning: could not cache the catalog at {}: {e:#}", path.display());
+        eprintln!(
+            "warning: could not cache the catalog at {}: {e:#}",
+            path.display()
+        );
     }
 }

@@ -67,7 +67,11 @@ impl Command {
             Command::ShowGpus(c) => c.run().await,
             Command::Agent(c) => match c.run()? {
                 0 => Ok(()),
-                code => Err(crate::Exit { code, message: String::new() }.into()),
+                code => Err(crate::Exit {
+                    code,
+                    message: String::new(),
+                }
+                .into()),
             },
         }
     }

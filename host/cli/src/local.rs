@@ -21,7 +21,9 @@ pub struct Machine {
 impl Machine {
     /// Reads this machine's resources.
     pub fn detect() -> Machine {
-        let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1) as f64;
+        let cpus = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1) as f64;
         let memory_gib = std::fs::read_to_string("/proc/meminfo")
             .ok()
             .and_then(|m| {
@@ -32,7 +34,11 @@ impl Machine {
             })
             .map(|kb| kb / 1024.0 / 1024.0)
             .unwrap_or(0.0);
-        Machine { cpus, memory_gib, gpus: detect_gpus() }
+        Machine {
+            cpus,
+            memory_gib,
+            gpus: detect_gpus(),
+        }
     }
 
     /// The GPU model, if the machine has GPUs.
@@ -62,7 +68,10 @@ fn detect_gpus() -> Vec<(u32, String)> {
 /// `NVIDIA A100-SXM4-80GB` -> `A100-80GB`, `Tesla T4` -> `T4`, ... so task
 /// accelerator names match what nvidia-smi reports.
 fn canonical_gpu_name(raw: &str) -> String {
-    let s = raw.trim_start_matches("NVIDIA ").trim_start_matches("Tesla ").trim_start_matches("GeForce ");
+    let s = raw
+        .trim_start_matches("NVIDIA ")
+        .trim_start_matches("Tesla ")
+        .trim_start_matches("GeForce ");
     let mut parts = s.split(['-', ' ']).filter(|p| !p.is_empty());
     let model = parts.next().unwrap_or(s).to_string();
     let mem = parts.find(|p| p.ends_with("GB"));
@@ -75,28 +84,44 @@ fn canonical_gpu_name(raw: &str) -> String {
 /// Whether one want fits this machine; the local plan if so, else why not.
 pub fn fit(m: &Machine, w: &Want, num_nodes: u32) -> Result<Plan, String> {
     if w.provider.as_deref().is_some_and(|p| p != "local") {
-        return Err(format!("asks for provider {}", w.provider.as_deref().unwrap_or("")));
+        return Err(format!(
+            "asks for provider {}",
+            w.provider.as_deref().unwrap_or("")
+        ));
     }
     if let Some(t) = w.instance_type.as_deref().filter(|t| *t != "local") {
         return Err(format!("asks for instance type {t}"));
     }
     if let Some(c) = w.cpus {
         if c.value > m.cpus + 1e-6 {
-            return Err(format!("asks for {} vCPUs; this machine has {}", c.value, m.cpus));
+            return Err(format!(
+                "asks for {} vCPUs; this machine has {}",
+                c.value, m.cpus
+            ));
         }
     }
     if let Some(mem) = w.memory {
         if mem.value > m.memory_gib + 1e-6 {
-            return Err(format!("asks for {} GB of memory; this machine has {:.1}", mem.value, m.memory_gib));
+            return Err(format!(
+                "asks for {} GB of memory; this machine has {:.1}",
+                mem.value, m.memory_gib
+            ));
         }
     }
     let mut accelerators = None;
     if let Some((name, count)) = &w.accelerator {
-        let have = m.gpus.iter().filter(|(_, n)| n.eq_ignore_ascii_case(name)).count() as f32;
+        let have = m
+            .gpus
+            .iter()
+            .filter(|(_, n)| n.eq_ignore_ascii_case(name))
+            .count() as f32;
         if have < *count {
             return Err(match m.gpu_name() {
                 None => format!("asks for {name}:{count}; this machine has no GPU"),
-                Some(g) => format!("asks for {name}:{count}; this machine has {} x {g}", m.gpus.len()),
+                Some(g) => format!(
+                    "asks for {name}:{count}; this machine has {} x {g}",
+                    m.gpus.len()
+                ),
             });
         }
         accelerators = Some((name.clone(), *count));
@@ -137,14 +162,36 @@ mod tests {
         assert_eq!(canonical_gpu_name("NVIDIA A100-SXM4-80GB"), "A100-80GB");
         assert_eq!(canonical_gpu_name("Tesla T4"), "T4");
         assert_eq!(canonical_gpu_name("NVIDIA H100 80GB HBM3"), "H100-80GB");
-        let m = Machine { cpus: 2.0, memory_gib: 8.0, gpus: vec![] };
-        let w = Want { cpus: Some(Amount { value: 1.0, at_least: true }), ..Want::default() };
+        let m = Machine {
+            cpus: 2.0,
+            memory_gib: 8.0,
+            gpus: vec![],
+        };
+        let w = Want {
+            cpus: Some(Amount {
+                value: 1.0,
+                at_least: true,
+            }),
+            ..Want::default()
+        };
         assert_eq!(fit(&m, &w, 2).unwrap().num_nodes, 2);
-        let w = Want { cpus: Some(Amount { value: 4.0, at_least: true }), ..Want::default() };
+        let w = Want {
+            cpus: Some(Amount {
+                value: 4.0,
+                at_least: true,
+            }),
+            ..Want::default()
+        };
         assert!(fit(&m, &w, 1).unwrap_err().contains("this machine has 2"));
-        let w = Want { accelerator: Some(("A100".into(), 1.0)), ..Want::default() };
+        let w = Want {
+            accelerator: Some(("A100".into(), 1.0)),
+            ..Want::default()
+        };
         assert!(fit(&m, &w, 1).unwrap_err().contains("no GPU"));
-        let w = Want { provider: Some("aws".into()), ..Want::default() };
+        let w = Want {
+            provider: Some("aws".into()),
+            ..Want::default()
+        };
         assert!(fit(&m, &w, 1).is_err());
     }
 }

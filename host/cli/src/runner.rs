@@ -32,7 +32,12 @@ pub struct SyncStats {
 #[async_trait]
 pub trait Runner: Send + Sync {
     /// Runs `argv` with extra env and optional stdin; captures its output.
-    async fn run(&self, argv: &[String], env: &[(String, String)], stdin: Option<&str>) -> Result<Output>;
+    async fn run(
+        &self,
+        argv: &[String],
+        env: &[(String, String)],
+        stdin: Option<&str>,
+    ) -> Result<Output>;
     /// Runs `argv` with its stdout and stderr streamed to ours; returns the
     /// exit status.
     async fn stream(&self, argv: &[String]) -> Result<i32>;
@@ -54,7 +59,10 @@ impl LocalRunner {
     /// home; absolute paths outside it are refused (the sandbox must not
     /// write over this machine's files).
     pub fn resolve(&self, remote: &str) -> Result<PathBuf> {
-        let rel = remote.strip_prefix("~/").or_else(|| (remote == "~").then_some("")).unwrap_or(remote);
+        let rel = remote
+            .strip_prefix("~/")
+            .or_else(|| (remote == "~").then_some(""))
+            .unwrap_or(remote);
         let path = if Path::new(rel).is_absolute() {
             let p = PathBuf::from(rel);
             if !p.starts_with(&self.home) {
@@ -66,7 +74,10 @@ impl LocalRunner {
         } else {
             self.home.join(rel)
         };
-        if path.components().any(|c| matches!(c, std::path::Component::ParentDir)) {
+        if path
+            .components()
+            .any(|c| matches!(c, std::path::Component::ParentDir))
+        {
             bail!("{remote}: '..' is not allowed in node paths");
         }
         Ok(path)
@@ -75,12 +86,21 @@ impl LocalRunner {
 
 #[async_trait]
 impl Runner for LocalRunner {
-    async fn run(&self, argv: &[String], env: &[(String, String)], stdin: Option<&str>) -> Result<Output> {
+    async fn run(
+        &self,
+        argv: &[String],
+        env: &[(String, String)],
+        stdin: Option<&str>,
+    ) -> Result<Output> {
         let (prog, args) = argv.split_first().context("empty command")?;
         let mut cmd = tokio::process::Command::new(prog);
         cmd.args(args)
             .envs(env.iter().cloned())
-            .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+            .stdin(if stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         let mut child = cmd.spawn().with_context(|| format!("running {prog}"))?;
@@ -172,7 +192,8 @@ fn copy_if_changed(src: &Path, dest: &Path) -> Result<bool> {
     if let Some(parent) = dest.parent() {
         std::fs::create_dir_all(parent).with_context(|| parent.display().to_string())?;
     }
-    std::fs::copy(src, dest).with_context(|| format!("copying {} to {}", src.display(), dest.display()))?;
+    std::fs::copy(src, dest)
+        .with_context(|| format!("copying {} to {}", src.display(), dest.display()))?;
     if let Ok(m) = meta.modified() {
         let f = std::fs::OpenOptions::new().write(true).open(dest)?;
         f.set_modified(m)?;
@@ -202,7 +223,10 @@ mod tests {
         assert!(dst.path().join("a.py").exists());
         assert!(!dst.path().join("data/big.bin").exists());
         assert!(!dst.path().join("secret.env").exists());
-        let mode = std::fs::metadata(dst.path().join("run.sh")).unwrap().permissions().mode();
+        let mode = std::fs::metadata(dst.path().join("run.sh"))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o755);
         assert_eq!(st.copied, 4); // a.py, .gitignore, .skyignore, run.sh
         let again = sync_tree(s, dst.path()).unwrap();
@@ -211,7 +235,9 @@ mod tests {
 
     #[test]
     fn local_paths_stay_inside_the_node() {
-        let r = LocalRunner { home: PathBuf::from("/n/0") };
+        let r = LocalRunner {
+            home: PathBuf::from("/n/0"),
+        };
         assert_eq!(r.resolve("~/x").unwrap(), PathBuf::from("/n/0/x"));
         assert_eq!(r.resolve("data").unwrap(), PathBuf::from("/n/0/data"));
         assert!(r.resolve("/etc/passwd").is_err());

@@ -132,20 +132,28 @@ impl State {
     /// Opens (creating and migrating) `$ALOFT_HOME/state.db`.
     pub fn open(home: &Path) -> Result<State> {
         let path = home.join("state.db");
-        let conn = Connection::open(&path).with_context(|| format!("opening {}", path.display()))?;
+        let conn =
+            Connection::open(&path).with_context(|| format!("opening {}", path.display()))?;
         conn.busy_timeout(Duration::from_secs(30))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         let mut state = State { conn };
-        state.migrate().with_context(|| format!("migrating {}", path.display()))?;
+        state
+            .migrate()
+            .with_context(|| format!("migrating {}", path.display()))?;
         Ok(state)
     }
 
     fn migrate(&mut self) -> Result<()> {
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let version: usize = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
         if version > MIGRATIONS.len() {
-            bail!("state.db is from a newer aloft (schema {version}, this one knows {})", MIGRATIONS.len());
+            bail!(
+                "state.db is from a newer aloft (schema {version}, this one knows {})",
+                MIGRATIONS.len()
+            );
         }
         for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {
             tx.execute_batch(sql)?;
@@ -164,7 +172,10 @@ impl State {
 
     /// One cluster.
     pub fn cluster(&self, name: &str) -> Result<Option<Cluster>> {
-        Ok(self.conn.query_row(&format!("{SELECT} WHERE name = ?1"), [name], row).optional()?)
+        Ok(self
+            .conn
+            .query_row(&format!("{SELECT} WHERE name = ?1"), [name], row)
+            .optional()?)
     }
 
     /// Inserts or replaces a cluster record.
@@ -194,7 +205,10 @@ impl State {
 
     /// Sets a cluster's status.
     pub fn set_status(&self, name: &str, status: ClusterStatus) -> Result<()> {
-        self.conn.execute("UPDATE clusters SET status = ?2 WHERE name = ?1", params![name, status.as_str()])?;
+        self.conn.execute(
+            "UPDATE clusters SET status = ?2 WHERE name = ?1",
+            params![name, status.as_str()],
+        )?;
         Ok(())
     }
 
@@ -209,18 +223,21 @@ impl State {
 
     /// Forgets a cluster.
     pub fn remove(&self, name: &str) -> Result<()> {
-        self.conn.execute("DELETE FROM clusters WHERE name = ?1", [name])?;
+        self.conn
+            .execute("DELETE FROM clusters WHERE name = ?1", [name])?;
         Ok(())
     }
 }
 
-const SELECT: &str = "SELECT name, provider, region, zone, instance_type, num_nodes, resources, status,
+const SELECT: &str =
+    "SELECT name, provider, region, zone, instance_type, num_nodes, resources, status,
     launched_at, handle, autostop_minutes, autostop_down, hourly_cost FROM clusters";
 
 fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Cluster> {
     let handle: String = r.get(9)?;
-    let handle = serde_json::from_str(&handle)
-        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(9, rusqlite::types::Type::Text, Box::new(e)))?;
+    let handle = serde_json::from_str(&handle).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(9, rusqlite::types::Type::Text, Box::new(e))
+    })?;
     let status: String = r.get(7)?;
     Ok(Cluster {
         name: r.get(0)?,
@@ -258,8 +275,12 @@ impl ClusterLock {
             .write(true)
             .open(&path)
             .with_context(|| path.display().to_string())?;
-        file.lock().with_context(|| format!("locking {}", path.display()))?;
-        Ok(ClusterLock { _file: file, _path: path })
+        file.lock()
+            .with_context(|| format!("locking {}", path.display()))?;
+        Ok(ClusterLock {
+            _file: file,
+            _path: path,
+        })
     }
 }
 
@@ -269,7 +290,9 @@ pub fn check_cluster_name(name: &str) -> Result<()> {
     let ok = !name.is_empty()
         && name.len() <= 63
         && !name.starts_with('-')
-        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
     if !ok {
         return Err(crate::Exit {
             code: 2,
@@ -308,7 +331,10 @@ mod tests {
             resources: "2x local".into(),
             status: ClusterStatus::Up,
             launched_at: 1,
-            handle: Handle { nodes: vec![], agent_dir: "/x".into() },
+            handle: Handle {
+                nodes: vec![],
+                agent_dir: "/x".into(),
+            },
             autostop_minutes: Some(5.0),
             autostop_down: true,
             hourly_cost: 0.0,

@@ -57,7 +57,11 @@ pub struct TaskArgs {
 }
 
 fn invalid(e: impl std::fmt::Display) -> anyhow::Error {
-    Exit { code: 2, message: e.to_string() }.into()
+    Exit {
+        code: 2,
+        message: e.to_string(),
+    }
+    .into()
 }
 
 fn pairs(values: &[String], flag: &str) -> Result<Vec<(String, String)>> {
@@ -86,7 +90,9 @@ pub fn load_task(entrypoint: Option<&str>, args: &TaskArgs) -> Result<Task> {
                 let text = std::fs::read_to_string(path).with_context(|| format!("reading {e}"))?;
                 Task::parse(&text, e).map_err(invalid)?
             } else if looks_yaml {
-                return Err(invalid(format!("{e}: no such file\nhint: check the path, or quote a command to run it")));
+                return Err(invalid(format!(
+                    "{e}: no such file\nhint: check the path, or quote a command to run it"
+                )));
             } else {
                 let yaml = serde_json::json!({ "run": e }).to_string();
                 Task::parse(&yaml, "<command line>").map_err(invalid)?
@@ -95,7 +101,8 @@ pub fn load_task(entrypoint: Option<&str>, args: &TaskArgs) -> Result<Task> {
     };
     let mut env = Vec::new();
     if let Some(f) = &args.env_file {
-        let text = std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?;
+        let text =
+            std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?;
         env.extend(parse_env_file(&text, &f.display().to_string()).map_err(invalid)?);
     }
     env.extend(pairs(&args.env, "--env")?);
@@ -106,7 +113,13 @@ pub fn load_task(entrypoint: Option<&str>, args: &TaskArgs) -> Result<Task> {
         cpus: args.cpus.clone(),
         memory: args.memory.clone(),
         instance_type: args.instance_type.clone(),
-        use_spot: if args.use_spot { Some(true) } else if args.no_use_spot { Some(false) } else { None },
+        use_spot: if args.use_spot {
+            Some(true)
+        } else if args.no_use_spot {
+            Some(false)
+        } else {
+            None
+        },
         num_nodes: args.num_nodes,
         disk_size: args.disk_size.clone(),
         disk_tier: args.disk_tier.clone(),

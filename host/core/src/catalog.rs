@@ -93,7 +93,10 @@ pub fn encode(c: &CatalogData) -> Vec<u8> {
         ] {
             rows.extend_from_slice(&v.to_le_bytes());
         }
-        for v in [o.price.unwrap_or(f64::NAN), o.spot_price.unwrap_or(f64::NAN)] {
+        for v in [
+            o.price.unwrap_or(f64::NAN),
+            o.spot_price.unwrap_or(f64::NAN),
+        ] {
             rows.extend_from_slice(&v.to_le_bytes());
         }
     }
@@ -131,7 +134,11 @@ pub fn decode(bytes: &[u8]) -> Option<CatalogData> {
         names.push(Name::from(r.string()?));
     }
     let name = |i: u32| -> Option<Option<Name>> {
-        if i == NONE { Some(None) } else { names.get(i as usize).cloned().map(Some) }
+        if i == NONE {
+            Some(None)
+        } else {
+            names.get(i as usize).cloned().map(Some)
+        }
     };
     let rows = r.u32()? as usize;
     if r.b.len().saturating_sub(r.at) != rows * 52 {
@@ -148,7 +155,11 @@ pub fn decode(bytes: &[u8]) -> Option<CatalogData> {
             vcpus,
             memory_gib,
             accelerator: match name(acc)? {
-                Some(n) => Some(Accelerator { name: n, count, memory_gib: (!acc_mem.is_nan()).then_some(acc_mem) }),
+                Some(n) => Some(Accelerator {
+                    name: n,
+                    count,
+                    memory_gib: (!acc_mem.is_nan()).then_some(acc_mem),
+                }),
                 None => None,
             },
             region: name(region)??,
@@ -158,7 +169,11 @@ pub fn decode(bytes: &[u8]) -> Option<CatalogData> {
             arch: name(arch)?,
         });
     }
-    Some(CatalogData { version, data_date, offerings })
+    Some(CatalogData {
+        version,
+        data_date,
+        offerings,
+    })
 }
 
 #[derive(Default)]
@@ -220,7 +235,11 @@ mod tests {
                     instance_type: "p4d.24xlarge".into(),
                     vcpus: 96.0,
                     memory_gib: 1152.0,
-                    accelerator: Some(Accelerator { name: "A100".into(), count: 8.0, memory_gib: Some(40.0) }),
+                    accelerator: Some(Accelerator {
+                        name: "A100".into(),
+                        count: 8.0,
+                        memory_gib: Some(40.0),
+                    }),
                     region: "us-east-1".into(),
                     zone: Some("use1-az1".into()),
                     price: Some(32.77),

@@ -87,8 +87,14 @@ impl Block {
     fn blocks(&self, provider: &str, o: &Offering) -> bool {
         self.provider == provider
             && self.region.as_deref().is_none_or(|r| r == &*o.region)
-            && self.zone.as_deref().is_none_or(|z| o.zone.as_deref() == Some(z))
-            && self.instance_type.as_deref().is_none_or(|t| t == &*o.instance_type)
+            && self
+                .zone
+                .as_deref()
+                .is_none_or(|z| o.zone.as_deref() == Some(z))
+            && self
+                .instance_type
+                .as_deref()
+                .is_none_or(|t| t == &*o.instance_type)
     }
 }
 
@@ -192,21 +198,46 @@ fn dedup(plans: Vec<Plan>) -> Vec<Plan> {
     let mut seen = BTreeSet::new();
     plans
         .into_iter()
-        .filter(|p| seen.insert((p.provider.clone(), p.region.clone(), p.instance_type.clone(), p.use_spot)))
+        .filter(|p| {
+            seen.insert((
+                p.provider.clone(),
+                p.region.clone(),
+                p.instance_type.clone(),
+                p.use_spot,
+            ))
+        })
         .collect()
 }
 
-fn feasible(catalogs: &[ProviderCatalog], w: &Want, index: usize, nodes: u32, blocked: &[Block]) -> Vec<Plan> {
+fn feasible(
+    catalogs: &[ProviderCatalog],
+    w: &Want,
+    index: usize,
+    nodes: u32,
+    blocked: &[Block],
+) -> Vec<Plan> {
     // (provider, region, instance type) -> cheapest zone's plan
     let mut best: BTreeMap<(&str, &str, &str), Plan> = BTreeMap::new();
-    let want_acc = w.accelerator.as_ref().map(|(n, c)| (n.to_ascii_lowercase(), *c));
-    let default_shape = w.instance_type.is_none() && w.accelerator.is_none() && w.cpus.is_none() && w.memory.is_none();
+    let want_acc = w
+        .accelerator
+        .as_ref()
+        .map(|(n, c)| (n.to_ascii_lowercase(), *c));
+    let default_shape = w.instance_type.is_none()
+        && w.accelerator.is_none()
+        && w.cpus.is_none()
+        && w.memory.is_none();
     for pc in catalogs {
         if w.provider.as_ref().is_some_and(|p| *p != pc.provider) {
             continue;
         }
-        let provider_blocks: Vec<&Block> = blocked.iter().filter(|b| b.provider == pc.provider).collect();
-        if provider_blocks.iter().any(|b| b.region.is_none() && b.zone.is_none() && b.instance_type.is_none()) {
+        let provider_blocks: Vec<&Block> = blocked
+            .iter()
+            .filter(|b| b.provider == pc.provider)
+            .collect();
+        if provider_blocks
+            .iter()
+            .any(|b| b.region.is_none() && b.zone.is_none() && b.instance_type.is_none())
+        {
             continue;
         }
         for o in &pc.catalog.offerings {
@@ -214,8 +245,12 @@ fn feasible(catalogs: &[ProviderCatalog], w: &Want, index: usize, nodes: u32, bl
                 continue; // an attachable accelerator row, not a VM
             }
             if w.region.as_deref().is_some_and(|r| r != &*o.region)
-                || w.zone.as_deref().is_some_and(|z| o.zone.as_deref() != Some(z))
-                || w.instance_type.as_deref().is_some_and(|t| t != &*o.instance_type)
+                || w.zone
+                    .as_deref()
+                    .is_some_and(|z| o.zone.as_deref() != Some(z))
+                || w.instance_type
+                    .as_deref()
+                    .is_some_and(|t| t != &*o.instance_type)
                 || w.cpus.is_some_and(|c| !c.admits(o.vcpus as f64))
                 || w.memory.is_some_and(|m| !m.admits(o.memory_gib as f64))
             {
@@ -238,7 +273,9 @@ fn feasible(catalogs: &[ProviderCatalog], w: &Want, index: usize, nodes: u32, bl
                 continue;
             }
             let price = if w.use_spot { o.spot_price } else { o.price };
-            let Some(price) = price.filter(|p| p.is_finite() && *p >= 0.0) else { continue };
+            let Some(price) = price.filter(|p| p.is_finite() && *p >= 0.0) else {
+                continue;
+            };
             if provider_blocks.iter().any(|b| b.blocks(&pc.provider, o)) {
                 continue;
             }
@@ -249,7 +286,10 @@ fn feasible(catalogs: &[ProviderCatalog], w: &Want, index: usize, nodes: u32, bl
             let key = (pc.provider.as_str(), &*o.region, &*o.instance_type);
             let better = match best.get(&key) {
                 None => true,
-                Some(p) => price < p.hourly_price || (price == p.hourly_price && o.zone.as_deref() < p.zone.as_deref()),
+                Some(p) => {
+                    price < p.hourly_price
+                        || (price == p.hourly_price && o.zone.as_deref() < p.zone.as_deref())
+                }
             };
             if better {
                 best.insert(
@@ -261,7 +301,10 @@ fn feasible(catalogs: &[ProviderCatalog], w: &Want, index: usize, nodes: u32, bl
                         instance_type: o.instance_type.to_string(),
                         vcpus: o.vcpus,
                         memory_gib: o.memory_gib,
-                        accelerators: o.accelerator.as_ref().map(|a| (a.name.to_string(), a.count)),
+                        accelerators: o
+                            .accelerator
+                            .as_ref()
+                            .map(|a| (a.name.to_string(), a.count)),
                         use_spot: w.use_spot,
                         num_nodes: nodes,
                         hourly_price: price,
@@ -291,8 +334,14 @@ pub fn wants_for(spec: &crate::task::ResourcesSpec) -> (Vec<Want>, Order) {
             region: r.infra.region.clone(),
             zone: r.infra.zone.clone(),
             instance_type: r.instance_type.clone(),
-            cpus: r.cpus.map(|q| Amount { value: q.value, at_least: q.plus }),
-            memory: r.memory.map(|q| Amount { value: q.value, at_least: q.plus }),
+            cpus: r.cpus.map(|q| Amount {
+                value: q.value,
+                at_least: q.plus,
+            }),
+            memory: r.memory.map(|q| Amount {
+                value: q.value,
+                at_least: q.plus,
+            }),
             accelerator: None,
             use_spot: r.use_spot,
             max_hourly_cost: r.max_hourly_cost,
@@ -301,7 +350,10 @@ pub fn wants_for(spec: &crate::task::ResourcesSpec) -> (Vec<Want>, Order) {
             Some(acc) if !acc.choices.is_empty() => {
                 accel_ordered |= acc.ordered;
                 for (name, count) in &acc.choices {
-                    wants.push(Want { accelerator: Some((name.clone(), *count)), ..base.clone() });
+                    wants.push(Want {
+                        accelerator: Some((name.clone(), *count)),
+                        ..base.clone()
+                    });
                 }
             }
             _ => wants.push(base),

@@ -22,39 +22,62 @@ fn main() {
     let plugins = std::env::var_os("ALOFT_PLUGINS")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../build/plugins"));
-    let name = std::env::args().skip(1).find(|a| !a.starts_with('-')).unwrap_or_else(|| "aws".into());
+    let name = std::env::args()
+        .skip(1)
+        .find(|a| !a.starts_with('-'))
+        .unwrap_or_else(|| "aws".into());
     let dir = plugins.join(&name);
     if !dir.join("plugin.toml").exists() {
-        eprintln!("no packed plugin at {}: run scripts/build-all.sh", dir.display());
+        eprintln!(
+            "no packed plugin at {}: run scripts/build-all.sh",
+            dir.display()
+        );
         std::process::exit(1);
     }
     let home = tempfile::tempdir().expect("tempdir");
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
     let host = PluginHost::new(home.path(), Limits::default()).expect("host");
-    let installed = Registry::new(home.path()).install(&host, &dir).expect("install");
+    let installed = Registry::new(home.path())
+        .install(&host, &dir)
+        .expect("install");
     let bytes = std::fs::read(installed.component()).expect("read");
-    println!("plugin {} ({} KiB component)", installed.manifest.label(), bytes.len() / 1024);
+    println!(
+        "plugin {} ({} KiB component)",
+        installed.manifest.label(),
+        bytes.len() / 1024
+    );
 
     let runs = 5;
     let compile: Vec<Duration> = (0..runs)
         .map(|_| {
             let t = Instant::now();
-            host.compile(&bytes, &installed.component()).expect("compile");
+            host.compile(&bytes, &installed.component())
+                .expect("compile");
             t.elapsed()
         })
         .collect();
-    println!("cold compile (wasmtime, no cache)     {}", ms(median(compile)));
+    println!(
+        "cold compile (wasmtime, no cache)     {}",
+        ms(median(compile))
+    );
 
     let load: Vec<Duration> = (0..runs * 4)
         .map(|_| {
             let t = Instant::now();
-            host.load(&installed.manifest, &installed.component()).expect("load");
+            host.load(&installed.manifest, &installed.component())
+                .expect("load");
             t.elapsed()
         })
         .collect();
     println!("load from on-disk cache               {}", ms(median(load)));
 
-    let loaded = host.load(&installed.manifest, &installed.component()).expect("load");
+    let loaded = host
+        .load(&installed.manifest, &installed.component())
+        .expect("load");
     let (inst, first) = rt.block_on(async {
         let mut inst = Vec::new();
         let mut first = Vec::new();
@@ -72,7 +95,10 @@ fn main() {
         (inst, first)
     });
     println!("instantiate                           {}", ms(median(inst)));
-    println!("instantiate + one catalog call        {}", ms(median(first)));
+    println!(
+        "instantiate + one catalog call        {}",
+        ms(median(first))
+    );
 
     let warm = rt.block_on(async {
         let mut s = loaded.session().await.expect("instantiate");

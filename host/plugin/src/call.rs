@@ -50,7 +50,10 @@ const OPS: &[(Op, &str)] = &[
 impl Op {
     /// The WIT name of the operation.
     pub fn name(self) -> &'static str {
-        OPS.iter().find(|(o, _)| *o == self).map(|(_, n)| *n).unwrap_or("?")
+        OPS.iter()
+            .find(|(o, _)| *o == self)
+            .map(|(_, n)| *n)
+            .unwrap_or("?")
     }
     /// Parses a WIT name.
     pub fn parse(name: &str) -> Option<Op> {
@@ -95,17 +98,26 @@ impl Call {
     /// record for run-instances, a cluster-ref for the others, `{cluster,
     /// ports}` for open-ports, nothing or `null` for catalog and check).
     pub fn from_json(op: &str, args: &str) -> Result<Call, String> {
-        let op = Op::parse(op).ok_or_else(|| format!("unknown operation {op:?}; one of: {}", Op::names()))?;
+        let op = Op::parse(op)
+            .ok_or_else(|| format!("unknown operation {op:?}; one of: {}", Op::names()))?;
         let args = if args.trim().is_empty() { "null" } else { args };
         let parse_err = |e: serde_json::Error| format!("arguments of {}: {e}", op.name());
         Ok(match op {
             Op::Catalog => Call::Catalog,
             Op::Check => Call::Check,
             Op::RunInstances => Call::RunInstances(serde_json::from_str(args).map_err(parse_err)?),
-            Op::QueryInstances => Call::QueryInstances(serde_json::from_str(args).map_err(parse_err)?),
-            Op::StopInstances => Call::StopInstances(serde_json::from_str(args).map_err(parse_err)?),
-            Op::StartInstances => Call::StartInstances(serde_json::from_str(args).map_err(parse_err)?),
-            Op::TerminateInstances => Call::TerminateInstances(serde_json::from_str(args).map_err(parse_err)?),
+            Op::QueryInstances => {
+                Call::QueryInstances(serde_json::from_str(args).map_err(parse_err)?)
+            }
+            Op::StopInstances => {
+                Call::StopInstances(serde_json::from_str(args).map_err(parse_err)?)
+            }
+            Op::StartInstances => {
+                Call::StartInstances(serde_json::from_str(args).map_err(parse_err)?)
+            }
+            Op::TerminateInstances => {
+                Call::TerminateInstances(serde_json::from_str(args).map_err(parse_err)?)
+            }
             Op::OpenPorts => {
                 let a: OpenPortsArgs = serde_json::from_str(args).map_err(parse_err)?;
                 Call::OpenPorts(a.cluster, a.ports)
@@ -167,7 +179,9 @@ pub enum CallError {
         deadline: Duration,
     },
     /// The instance hit its memory limit and was stopped.
-    #[error("plugin {plugin}: {op}: memory limit of {limit_mib} MiB exceeded; the call was stopped")]
+    #[error(
+        "plugin {plugin}: {op}: memory limit of {limit_mib} MiB exceeded; the call was stopped"
+    )]
     MemoryLimit {
         /// name@version
         plugin: String,
@@ -212,9 +226,10 @@ impl CallError {
 impl From<CallError> for aloft_core::provider::Error {
     fn from(e: CallError) -> Self {
         match e {
-            CallError::Provider { plugin, error, .. } => {
-                aloft_core::provider::Error::Provider { provider: plugin, error }
-            }
+            CallError::Provider { plugin, error, .. } => aloft_core::provider::Error::Provider {
+                provider: plugin,
+                error,
+            },
             other => aloft_core::provider::Error::Plugin {
                 provider: other.plugin().to_string(),
                 message: other.to_string(),
@@ -278,7 +293,10 @@ impl LoadedPlugin {
         let bindings = match tokio::time::timeout(self.limits.default_deadline, instantiate).await {
             Ok(Ok(b)) => b,
             Ok(Err(e)) => {
-                return Err(CallError::Instantiate { plugin: self.label(), message: format!("{e:#}") })
+                return Err(CallError::Instantiate {
+                    plugin: self.label(),
+                    message: format!("{e:#}"),
+                })
             }
             Err(_) => {
                 return Err(CallError::Instantiate {
@@ -287,7 +305,12 @@ impl LoadedPlugin {
                 })
             }
         };
-        Ok(Session { plugin: self.clone(), store, bindings, poisoned: false })
+        Ok(Session {
+            plugin: self.clone(),
+            store,
+            bindings,
+            poisoned: false,
+        })
     }
 
     /// One call on a fresh instance.
@@ -327,10 +350,15 @@ impl Session {
         }
         let deadline = self.plugin.limits.deadline(op);
         self.store.set_epoch_deadline(ticks(deadline));
-        let outcome = tokio::time::timeout(deadline, dispatch(&self.bindings, &mut self.store, call)).await;
+        let outcome =
+            tokio::time::timeout(deadline, dispatch(&self.bindings, &mut self.store, call)).await;
         match outcome {
             Ok(Ok(Ok(reply))) => Ok(reply),
-            Ok(Ok(Err(error))) => Err(CallError::Provider { plugin: label, op: op.name(), error }),
+            Ok(Ok(Err(error))) => Err(CallError::Provider {
+                plugin: label,
+                op: op.name(),
+                error,
+            }),
             Ok(Err(trap)) => {
                 self.poisoned = true;
                 let state = self.store.data();
@@ -341,20 +369,39 @@ impl Session {
                         limit_mib: self.plugin.limits.memory_bytes >> 20,
                     });
                 }
-                if matches!(trap.downcast_ref::<wasmtime::Trap>(), Some(wasmtime::Trap::Interrupt)) {
-                    return Err(CallError::Deadline { plugin: label, op: op.name(), deadline });
+                if matches!(
+                    trap.downcast_ref::<wasmtime::Trap>(),
+                    Some(wasmtime::Trap::Interrupt)
+                ) {
+                    return Err(CallError::Deadline {
+                        plugin: label,
+                        op: op.name(),
+                        deadline,
+                    });
                 }
                 let what = match trap.downcast_ref::<wasmtime::Trap>() {
                     Some(code) => code.to_string(),
                     None => trap.root_cause().to_string(),
                 };
                 let tail = state.stderr_tail();
-                let message = if tail.is_empty() { what } else { format!("{what}; guest stderr: {tail}") };
-                Err(CallError::Trap { plugin: label, op: op.name(), message })
+                let message = if tail.is_empty() {
+                    what
+                } else {
+                    format!("{what}; guest stderr: {tail}")
+                };
+                Err(CallError::Trap {
+                    plugin: label,
+                    op: op.name(),
+                    message,
+                })
             }
             Err(_elapsed) => {
                 self.poisoned = true;
-                Err(CallError::Deadline { plugin: label, op: op.name(), deadline })
+                Err(CallError::Deadline {
+                    plugin: label,
+                    op: op.name(),
+                    deadline,
+                })
             }
         }
     }
@@ -370,30 +417,50 @@ async fn dispatch(
     }
     let provision = b.aloft_provider_provision();
     Ok(match call {
-        Call::Catalog => map(b.aloft_provider_catalog().call_offerings(&mut *store).await?, |c| {
-            Reply::Catalog(c.into())
-        }),
-        Call::Check => map(b.aloft_provider_check().call_check(&mut *store).await?, |i| Reply::Identity(i.into())),
+        Call::Catalog => map(
+            b.aloft_provider_catalog()
+                .call_offerings(&mut *store)
+                .await?,
+            |c| Reply::Catalog(c.into()),
+        ),
+        Call::Check => map(
+            b.aloft_provider_check().call_check(&mut *store).await?,
+            |i| Reply::Identity(i.into()),
+        ),
         Call::RunInstances(r) => map(
-            provision.call_run_instances(&mut *store, &v01::run_request(r)).await?,
+            provision
+                .call_run_instances(&mut *store, &v01::run_request(r))
+                .await?,
             |v| Reply::Instances(v01::instances(v)),
         ),
         Call::QueryInstances(c) => map(
-            provision.call_query_instances(&mut *store, &v01::cluster(c)).await?,
+            provision
+                .call_query_instances(&mut *store, &v01::cluster(c))
+                .await?,
             |v| Reply::Instances(v01::instances(v)),
         ),
-        Call::StopInstances(c) => {
-            map(provision.call_stop_instances(&mut *store, &v01::cluster(c)).await?, |()| Reply::Done)
-        }
+        Call::StopInstances(c) => map(
+            provision
+                .call_stop_instances(&mut *store, &v01::cluster(c))
+                .await?,
+            |()| Reply::Done,
+        ),
         Call::StartInstances(c) => map(
-            provision.call_start_instances(&mut *store, &v01::cluster(c)).await?,
+            provision
+                .call_start_instances(&mut *store, &v01::cluster(c))
+                .await?,
             |v| Reply::Instances(v01::instances(v)),
         ),
-        Call::TerminateInstances(c) => {
-            map(provision.call_terminate_instances(&mut *store, &v01::cluster(c)).await?, |()| Reply::Done)
-        }
+        Call::TerminateInstances(c) => map(
+            provision
+                .call_terminate_instances(&mut *store, &v01::cluster(c))
+                .await?,
+            |()| Reply::Done,
+        ),
         Call::OpenPorts(c, p) => map(
-            provision.call_open_ports(&mut *store, &v01::cluster(c), &v01::ports(p)).await?,
+            provision
+                .call_open_ports(&mut *store, &v01::cluster(c), &v01::ports(p))
+                .await?,
             |()| Reply::Done,
         ),
     })

@@ -38,10 +38,19 @@ impl Default for Limits {
         let mut deadlines = BTreeMap::new();
         deadlines.insert(Op::Catalog, Duration::from_secs(30));
         deadlines.insert(Op::Check, Duration::from_secs(10));
-        for op in [Op::RunInstances, Op::StartInstances, Op::StopInstances, Op::TerminateInstances] {
+        for op in [
+            Op::RunInstances,
+            Op::StartInstances,
+            Op::StopInstances,
+            Op::TerminateInstances,
+        ] {
             deadlines.insert(op, Duration::from_secs(120));
         }
-        Limits { memory_bytes: 512 << 20, default_deadline: Duration::from_secs(5), deadlines }
+        Limits {
+            memory_bytes: 512 << 20,
+            default_deadline: Duration::from_secs(5),
+            deadlines,
+        }
     }
 }
 
@@ -59,7 +68,9 @@ impl Limits {
                 .parse()
                 .map_err(|_| format!("ALOFT_PLUGIN_MEMORY_MB={mb:?} is not a number of MiB"))?;
             if !(16..=MAX_MEMORY_MB).contains(&mb) {
-                return Err(format!("ALOFT_PLUGIN_MEMORY_MB must be 16..={MAX_MEMORY_MB}, got {mb}"));
+                return Err(format!(
+                    "ALOFT_PLUGIN_MEMORY_MB must be 16..={MAX_MEMORY_MB}, got {mb}"
+                ));
             }
             limits.memory_bytes = mb << 20;
         }
@@ -79,7 +90,10 @@ impl Limits {
                 self.default_deadline = dur;
             } else {
                 let op = Op::parse(op.trim()).ok_or_else(|| {
-                    format!("deadline {part:?}: unknown call {op:?} (one of: default, {})", Op::names())
+                    format!(
+                        "deadline {part:?}: unknown call {op:?} (one of: default, {})",
+                        Op::names()
+                    )
                 })?;
                 self.deadlines.insert(op, dur);
             }
@@ -89,7 +103,10 @@ impl Limits {
 
     /// The deadline for one call kind.
     pub fn deadline(&self, op: Op) -> Duration {
-        self.deadlines.get(&op).copied().unwrap_or(self.default_deadline)
+        self.deadlines
+            .get(&op)
+            .copied()
+            .unwrap_or(self.default_deadline)
     }
 }
 
@@ -141,7 +158,9 @@ impl PluginHost {
     /// Like [`PluginHost::new`] with a custom log sink.
     pub fn with_log(home: &Path, limits: Limits, log: LogSink) -> Result<PluginHost, Error> {
         let mut pool = PoolingAllocationConfig::default();
-        let slot = (limits.memory_bytes.max(64 << 20)).next_power_of_two().min(MAX_MEMORY_MB << 20);
+        let slot = (limits.memory_bytes.max(64 << 20))
+            .next_power_of_two()
+            .min(MAX_MEMORY_MB << 20);
         pool.total_component_instances(64)
             .total_core_instances(256)
             .total_memories(128)
@@ -196,12 +215,20 @@ impl PluginHost {
     /// own type, without judging them.
     pub fn describe(&self, component: &Component, path: &Path) -> Result<Inspected, Error> {
         let ty = component.component_type();
-        let imports: Vec<String> = ty.imports(&self.engine).map(|(n, _)| n.to_string()).collect();
-        let exports: Vec<String> = ty.exports(&self.engine).map(|(n, _)| n.to_string()).collect();
+        let imports: Vec<String> = ty
+            .imports(&self.engine)
+            .map(|(n, _)| n.to_string())
+            .collect();
+        let exports: Vec<String> = ty
+            .exports(&self.engine)
+            .map(|(n, _)| n.to_string())
+            .collect();
         let mut api: Option<(String, semver::Version)> = None;
         let mut kind = None;
         for name in &exports {
-            let Some(rest) = name.strip_prefix("aloft:provider/") else { continue };
+            let Some(rest) = name.strip_prefix("aloft:provider/") else {
+                continue;
+            };
             let (iface, version) = rest.split_once('@').ok_or_else(|| Error::Refused {
                 path: path.to_path_buf(),
                 message: format!("export {name} has no version"),
@@ -230,14 +257,32 @@ impl PluginHost {
             message: "exports no aloft:provider interface (is it a provider component?)".into(),
         })?;
         let kind = kind.unwrap_or(Kind::Provider);
-        Ok(Inspected { api, api_version, kind, imports, exports })
+        Ok(Inspected {
+            api,
+            api_version,
+            kind,
+            imports,
+            exports,
+        })
     }
 
     /// [`PluginHost::describe`], then checks that the API version is in the
     /// host's range and that every import is one the host gives.
-    pub fn inspect(&self, component: &Component, path: &Path, plugin: &str) -> Result<Inspected, Error> {
-        let Inspected { api, api_version, kind, imports, exports } = self.describe(component, path)?;
-        let range = semver::VersionReq::parse(since_v0_1_0::API_RANGE).map_err(|e| Error::Engine(e.to_string()))?;
+    pub fn inspect(
+        &self,
+        component: &Component,
+        path: &Path,
+        plugin: &str,
+    ) -> Result<Inspected, Error> {
+        let Inspected {
+            api,
+            api_version,
+            kind,
+            imports,
+            exports,
+        } = self.describe(component, path)?;
+        let range = semver::VersionReq::parse(since_v0_1_0::API_RANGE)
+            .map_err(|e| Error::Engine(e.to_string()))?;
         if !range.matches(&api_version) {
             return Err(Error::UnsupportedApi {
                 plugin: plugin.to_string(),
@@ -247,21 +292,36 @@ impl PluginHost {
         }
         for import in &imports {
             if !import_allowed(import) {
-                return Err(Error::ForbiddenImport { path: path.to_path_buf(), import: import.clone() });
+                return Err(Error::ForbiddenImport {
+                    path: path.to_path_buf(),
+                    import: import.clone(),
+                });
             }
         }
         // The linker is the final word: every import must resolve.
-        self.linker.instantiate_pre(component).map_err(|e| Error::ForbiddenImport {
-            path: path.to_path_buf(),
-            import: format!("{e:#}"),
-        })?;
-        Ok(Inspected { api, api_version, kind, imports, exports })
+        self.linker
+            .instantiate_pre(component)
+            .map_err(|e| Error::ForbiddenImport {
+                path: path.to_path_buf(),
+                import: format!("{e:#}"),
+            })?;
+        Ok(Inspected {
+            api,
+            api_version,
+            kind,
+            imports,
+            exports,
+        })
     }
 
     /// Loads an installed component: from the compiled cache when present,
     /// else compiles it and writes the cache. The component's sha256 must be
     /// the manifest's.
-    pub fn load(&self, manifest: &Manifest, component_path: &Path) -> Result<crate::LoadedPlugin, Error> {
+    pub fn load(
+        &self,
+        manifest: &Manifest,
+        component_path: &Path,
+    ) -> Result<crate::LoadedPlugin, Error> {
         let cache = self.cache_path(&manifest.sha256);
         let component = match self.load_cached(&cache) {
             Some(c) => c,
@@ -284,23 +344,35 @@ impl PluginHost {
         if inspected.api != manifest.api {
             return Err(Error::Refused {
                 path: component_path.to_path_buf(),
-                message: format!("manifest says api {} but the component exports {}", manifest.api, inspected.api),
+                message: format!(
+                    "manifest says api {} but the component exports {}",
+                    manifest.api, inspected.api
+                ),
             });
         }
-        let pre = self.linker.instantiate_pre(&component).map_err(|e| Error::ForbiddenImport {
-            path: component_path.to_path_buf(),
-            import: format!("{e:#}"),
-        })?;
+        let pre = self
+            .linker
+            .instantiate_pre(&component)
+            .map_err(|e| Error::ForbiddenImport {
+                path: component_path.to_path_buf(),
+                import: format!("{e:#}"),
+            })?;
         let pre = since_v0_1_0::ProviderPre::new(pre).map_err(|e| Error::Refused {
             path: component_path.to_path_buf(),
             message: format!("not a provider world component: {e:#}"),
         })?;
-        Ok(crate::LoadedPlugin::new(self, manifest.clone(), inspected, pre))
+        Ok(crate::LoadedPlugin::new(
+            self,
+            manifest.clone(),
+            inspected,
+            pre,
+        ))
     }
 
     /// Where the compiled form of a component with this hash is cached.
     pub fn cache_path(&self, sha256: &str) -> PathBuf {
-        self.cache_dir.join(format!("{sha256}-{}.cwasm", self.engine_id))
+        self.cache_dir
+            .join(format!("{sha256}-{}.cwasm", self.engine_id))
     }
 
     fn load_cached(&self, path: &Path) -> Option<Component> {
@@ -323,7 +395,9 @@ impl PluginHost {
     }
 
     fn write_cache(&self, path: &Path, component: &Component) {
-        let Ok(bytes) = component.serialize() else { return };
+        let Ok(bytes) = component.serialize() else {
+            return;
+        };
         if std::fs::create_dir_all(&self.cache_dir).is_err() {
             return;
         }
@@ -360,7 +434,10 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 }
 
 pub(crate) fn read(path: &Path) -> Result<Vec<u8>, Error> {
-    std::fs::read(path).map_err(|e| Error::Io { path: path.to_path_buf(), message: e.to_string() })
+    std::fs::read(path).map_err(|e| Error::Io {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })
 }
 
 /// Advances the engine's epoch every [`TICK`] until the host is dropped.

@@ -65,7 +65,10 @@ impl Manifest {
             path: path.to_path_buf(),
             message: e.to_string(),
         })?;
-        Manifest::parse(&text).map_err(|message| Error::Manifest { path: path.to_path_buf(), message })
+        Manifest::parse(&text).map_err(|message| Error::Manifest {
+            path: path.to_path_buf(),
+            message,
+        })
     }
 
     /// Parses and validates manifest text.
@@ -125,7 +128,9 @@ pub fn valid_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 64
         && !name.starts_with('-')
-        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
 /// Matches a host against egress patterns, label by label; `*` matches one
@@ -156,7 +161,11 @@ mod tests {
 
     #[test]
     fn egress_patterns() {
-        let p = vec!["ec2.*.amazonaws.com".to_string(), "*.example.com".into(), "127.0.0.1".into()];
+        let p = vec![
+            "ec2.*.amazonaws.com".to_string(),
+            "*.example.com".into(),
+            "127.0.0.1".into(),
+        ];
         assert!(egress_allows(&p, "ec2.us-east-1.amazonaws.com"));
         assert!(!egress_allows(&p, "s3.us-east-1.amazonaws.com"));
         assert!(!egress_allows(&p, "ec2.amazonaws.com"));
@@ -180,8 +189,12 @@ mod tests {
             format!("name='x'\nversion='0.1.0'\nkind='provider'\napi='aloft:provider@0.1.0'\nsha256='{}'\n{extra}", "a".repeat(64))
         };
         assert!(Manifest::parse(&base("")).is_ok());
-        assert!(Manifest::parse(&base("egress=['https://x.com']")).unwrap_err().contains("egress host"));
-        assert!(Manifest::parse(&base("secrets=['A B']")).unwrap_err().contains("secret name"));
+        assert!(Manifest::parse(&base("egress=['https://x.com']"))
+            .unwrap_err()
+            .contains("egress host"));
+        assert!(Manifest::parse(&base("secrets=['A B']"))
+            .unwrap_err()
+            .contains("secret name"));
         assert!(Manifest::parse(&base("").replace("name='x'", "name='../x'")).is_err());
     }
 }

@@ -40,7 +40,11 @@ pub type LogSink = Arc<dyn Fn(&str, LogLevel, &str) + Send + Sync>;
 
 /// Default sink: stderr, at or above the level in `ALOFT_LOG` (default warn).
 pub fn stderr_sink() -> LogSink {
-    let min = match std::env::var("ALOFT_LOG").unwrap_or_default().to_ascii_lowercase().as_str() {
+    let min = match std::env::var("ALOFT_LOG")
+        .unwrap_or_default()
+        .to_ascii_lowercase()
+        .as_str()
+    {
         "trace" => LogLevel::Trace,
         "debug" => LogLevel::Debug,
         "info" => LogLevel::Info,
@@ -84,7 +88,12 @@ impl StoreState {
         let secrets = manifest
             .secrets
             .iter()
-            .map(|name| (name.clone(), std::env::var(name).ok().filter(|v| !v.is_empty())))
+            .map(|name| {
+                (
+                    name.clone(),
+                    std::env::var(name).ok().filter(|v| !v.is_empty()),
+                )
+            })
             .collect();
         StoreState {
             label: manifest.label(),
@@ -96,7 +105,10 @@ impl StoreState {
                 egress: manifest.egress.clone(),
                 refused: Vec::new(),
             },
-            limits: MemoryLimiter { limit: memory_limit, hit: false },
+            limits: MemoryLimiter {
+                limit: memory_limit,
+                hit: false,
+            },
             secrets,
             log,
             stderr,
@@ -119,13 +131,20 @@ impl StoreState {
 
 impl WasiView for StoreState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
     }
 }
 
 impl WasiHttpView for StoreState {
     fn http(&mut self) -> WasiHttpCtxView<'_> {
-        WasiHttpCtxView { ctx: &mut self.http, table: &mut self.table, hooks: &mut self.hooks }
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.hooks,
+        }
     }
 }
 
@@ -137,7 +156,12 @@ pub struct MemoryLimiter {
 }
 
 impl ResourceLimiter for MemoryLimiter {
-    fn memory_growing(&mut self, _current: usize, desired: usize, _max: Option<usize>) -> wasmtime::Result<bool> {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _max: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         if desired > self.limit {
             self.hit = true;
             return Err(wasmtime::format_err!(
@@ -149,7 +173,12 @@ impl ResourceLimiter for MemoryLimiter {
         Ok(true)
     }
 
-    fn table_growing(&mut self, _current: usize, desired: usize, _max: Option<usize>) -> wasmtime::Result<bool> {
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _max: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         Ok(desired <= 100_000)
     }
 }
@@ -172,7 +201,10 @@ impl WasiHttpHooks for EgressHooks {
                 Output = Result<
                     (
                         http::Response<WasiBody>,
-                        Box<dyn std::future::Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>,
+                        Box<
+                            dyn std::future::Future<Output = Result<(), wasmtime_wasi_http::Error>>
+                                + Send,
+                        >,
                     ),
                     wasmtime_wasi_http::Error,
                 >,
@@ -214,12 +246,16 @@ async fn drain(mut body: WasiBody) {
 fn fix_empty_body(request: http::Request<WasiBody>) -> http::Request<WasiBody> {
     let bodiless = matches!(*request.method(), http::Method::GET | http::Method::HEAD)
         && !request.headers().contains_key(http::header::CONTENT_LENGTH)
-        && !request.headers().contains_key(http::header::TRANSFER_ENCODING);
+        && !request
+            .headers()
+            .contains_key(http::header::TRANSFER_ENCODING);
     if !bodiless {
         return request;
     }
     let (parts, body) = request.into_parts();
     tokio::spawn(drain(body));
-    let empty = Empty::<Bytes>::new().map_err(|never| match never {}).boxed_unsync();
+    let empty = Empty::<Bytes>::new()
+        .map_err(|never| match never {})
+        .boxed_unsync();
     http::Request::from_parts(parts, empty)
 }

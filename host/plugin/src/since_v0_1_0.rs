@@ -18,9 +18,9 @@ mod bindings {
     });
 }
 
+use bindings::aloft::provider::{log, secrets, types as t};
 /// The provider world's bindings and pre-instantiation handle.
 pub use bindings::{Provider, ProviderPre};
-use bindings::aloft::provider::{log, secrets, types as t};
 
 /// Semver range of API versions this module loads.
 pub const API_RANGE: &str = ">=0.1.0, <0.2.0";
@@ -102,7 +102,10 @@ impl From<t::CatalogData> for c::CatalogData {
 
 impl From<t::Identity> for p::Identity {
     fn from(i: t::Identity) -> Self {
-        p::Identity { id: i.id, details: i.details }
+        p::Identity {
+            id: i.id,
+            details: i.details,
+        }
     }
 }
 
@@ -131,11 +134,21 @@ impl From<t::Instance> for p::Instance {
 }
 
 pub(crate) fn cluster(c: p::ClusterRef) -> t::ClusterRef {
-    t::ClusterRef { cluster_name: c.cluster_name, region: c.region, zone: c.zone }
+    t::ClusterRef {
+        cluster_name: c.cluster_name,
+        region: c.region,
+        zone: c.zone,
+    }
 }
 
 pub(crate) fn ports(ports: Vec<p::PortRange>) -> Vec<t::PortRange> {
-    ports.into_iter().map(|r| t::PortRange { start: r.start, end: r.end }).collect()
+    ports
+        .into_iter()
+        .map(|r| t::PortRange {
+            start: r.start,
+            end: r.end,
+        })
+        .collect()
 }
 
 pub(crate) fn run_request(r: p::RunRequest) -> t::RunRequest {

@@ -28,7 +28,11 @@ impl NodeExec for LocalExec {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
             _ => {}
         }
-        let out = OpenOptions::new().create(true).write(true).truncate(true).open(req.log)?;
+        let out = OpenOptions::new()
+            .create(true)
+            .write(true)
+            .truncate(true)
+            .open(req.log)?;
         let err = out.try_clone()?;
         let mut cmd = Command::new("bash");
         cmd.arg("--noprofile")
@@ -49,7 +53,10 @@ impl NodeExec for LocalExec {
         // Not waited for here: the daemon reaps its children in its loop,
         // and after a daemon restart the wrapper is init's child.
         drop(child);
-        Ok(ProcHandle { pid, start_ticks: stat(pid).map(|s| s.start_ticks).unwrap_or(0) })
+        Ok(ProcHandle {
+            pid,
+            start_ticks: stat(pid).map(|s| s.start_ticks).unwrap_or(0),
+        })
     }
 
     fn poll(&self, _node: &NodeSpec, handle: &ProcHandle, exit_file: &Path) -> ProcState {
@@ -116,7 +123,11 @@ pub(crate) fn stat(pid: i32) -> Option<Stat> {
     // resume after the last ')'. Index 0 below is field 3 (state).
     let rest = &text[text.rfind(')')? + 1..];
     let f: Vec<&str> = rest.split_whitespace().collect();
-    Some(Stat { state: f.first()?.chars().next()?, session: f.get(3)?.parse().ok()?, start_ticks: f.get(19)?.parse().ok()? })
+    Some(Stat {
+        state: f.first()?.chars().next()?,
+        session: f.get(3)?.parse().ok()?,
+        start_ticks: f.get(19)?.parse().ok()?,
+    })
 }
 
 fn live(s: &Stat) -> bool {
@@ -167,7 +178,14 @@ mod tests {
     use std::time::Duration;
 
     fn node(home: &Path) -> NodeSpec {
-        NodeSpec { rank: 0, ip: "127.0.0.1".into(), home: home.to_path_buf(), cpus: 1.0, gpus: vec![], gpu_name: None }
+        NodeSpec {
+            rank: 0,
+            ip: "127.0.0.1".into(),
+            home: home.to_path_buf(),
+            cpus: 1.0,
+            gpus: vec![],
+            gpu_name: None,
+        }
     }
 
     #[test]
@@ -178,7 +196,17 @@ mod tests {
         let (log, exit) = (dir.path().join("l"), dir.path().join("e"));
         let env = vec![("X".to_string(), "1".to_string())];
         let n = node(dir.path());
-        let h = LocalExec.spawn(&n, &SpawnRequest { script: &script, env: &env, log: &log, exit_file: &exit }).unwrap();
+        let h = LocalExec
+            .spawn(
+                &n,
+                &SpawnRequest {
+                    script: &script,
+                    env: &env,
+                    log: &log,
+                    exit_file: &exit,
+                },
+            )
+            .unwrap();
         let mut state = ProcState::Running;
         for _ in 0..200 {
             reap_children();
@@ -189,7 +217,10 @@ mod tests {
             std::thread::sleep(Duration::from_millis(10));
         }
         assert_eq!(state, ProcState::Exited(3));
-        assert_eq!(std::fs::read_to_string(&log).unwrap(), format!("home={} x=1\n", dir.path().display()));
+        assert_eq!(
+            std::fs::read_to_string(&log).unwrap(),
+            format!("home={} x=1\n", dir.path().display())
+        );
     }
 
     #[test]
@@ -199,7 +230,17 @@ mod tests {
         std::fs::write(&script, "sleep 1000 & sleep 1000 & wait").unwrap();
         let (log, exit) = (dir.path().join("l"), dir.path().join("e"));
         let n = node(dir.path());
-        let h = LocalExec.spawn(&n, &SpawnRequest { script: &script, env: &[], log: &log, exit_file: &exit }).unwrap();
+        let h = LocalExec
+            .spawn(
+                &n,
+                &SpawnRequest {
+                    script: &script,
+                    env: &[],
+                    log: &log,
+                    exit_file: &exit,
+                },
+            )
+            .unwrap();
         let mut members = Vec::new();
         for _ in 0..200 {
             members = session_members(&h);
@@ -208,7 +249,10 @@ mod tests {
             }
             std::thread::sleep(Duration::from_millis(10));
         }
-        assert!(members.len() >= 4, "wrapper, bash and two sleeps: {members:?}");
+        assert!(
+            members.len() >= 4,
+            "wrapper, bash and two sleeps: {members:?}"
+        );
         let reaper = std::thread::spawn(|| {
             for _ in 0..100 {
                 reap_children();

@@ -10,19 +10,30 @@ fn jobs_survive_kill_9_of_the_daemon_and_are_readopted() {
     let c = Cluster::new(&[(1.0, &[]), (1.0, &[])]);
     let first = c.ensure();
     // Node 0 ends while no daemon runs; node 1 after the new one adopted it.
-    let run = format!("echo \"start $SKYPILOT_NODE_RANK\"; {}; echo \"end $SKYPILOT_NODE_RANK\"", wait_for_file("go"));
+    let run = format!(
+        "echo \"start $SKYPILOT_NODE_RANK\"; {}; echo \"end $SKYPILOT_NODE_RANK\"",
+        wait_for_file("go")
+    );
     let id = c.submit(json!({"run": run, "num_nodes": 2}));
     c.wait_state(id, "RUNNING");
-    wait_until("both nodes started", || c.logs(id).1.matches("start").count() == 2);
+    wait_until("both nodes started", || {
+        c.logs(id).1.matches("start").count() == 2
+    });
 
     // SAFETY: kill(2) on the daemon's pid.
     unsafe { libc::kill(first, libc::SIGKILL) };
     wait_until("the daemon to die", || !pid_alive(first));
     assert_eq!(c.agent("idle", &["--json"]).json()["daemon_running"], false);
     std::fs::write(c.home_file(0, "go"), "").unwrap();
-    wait_until("node 0 to finish", || c.dir.join(format!("jobs/{id}/run-0.exit")).exists());
+    wait_until("node 0 to finish", || {
+        c.dir.join(format!("jobs/{id}/run-0.exit")).exists()
+    });
     std::thread::sleep(Duration::from_millis(300));
-    assert_eq!(c.status(id)["state"], "RUNNING", "nobody may finish the job without a daemon");
+    assert_eq!(
+        c.status(id)["status"],
+        "RUNNING",
+        "nobody may finish the job without a daemon"
+    );
 
     let v = c.agent("ensure", &[]).json();
     assert_eq!(v["started"], true);
@@ -30,7 +41,7 @@ fn jobs_survive_kill_9_of_the_daemon_and_are_readopted() {
     let v = c.agent("ensure", &[]).json();
     assert_eq!(v["started"], false, "a second ensure finds it running");
     std::thread::sleep(Duration::from_millis(300));
-    assert_eq!(c.status(id)["state"], "RUNNING", "node 1 still runs");
+    assert_eq!(c.status(id)["status"], "RUNNING", "node 1 still runs");
     std::fs::write(c.home_file(1, "go"), "").unwrap();
     let s = c.wait_state(id, "SUCCEEDED");
     assert_eq!(s["run_exit_codes"], json!([0, 0]));
@@ -68,7 +79,12 @@ fn only_one_daemon_runs_per_directory() {
 fn autostop_runs_the_command_once_idle() {
     let tmp = tempfile::tempdir().unwrap();
     let marker = tmp.path().join("marker");
-    let cmd = json!(["bash", "-c", format!("echo \"$1\" > '{}'", marker.display()), "autostop"]);
+    let cmd = json!([
+        "bash",
+        "-c",
+        format!("echo \"$1\" > '{}'", marker.display()),
+        "autostop"
+    ]);
     let c = Cluster::with(&[(1.0, &[])], cmd);
     c.ensure();
     let id = c.submit(json!({"run": wait_for_file("go")}));
@@ -77,18 +93,28 @@ fn autostop_runs_the_command_once_idle() {
     assert_eq!(v["autostop"]["idle_minutes"], 0.01);
     assert_eq!(v["autostop"]["down"], false);
     let idle = c.agent("idle", &["--json"]).json();
-    assert_eq!((idle["idle"].clone(), idle["unfinished_jobs"].clone()), (json!(false), json!(1)));
+    assert_eq!(
+        (idle["idle"].clone(), idle["unfinished_jobs"].clone()),
+        (json!(false), json!(1))
+    );
     std::thread::sleep(Duration::from_millis(1000));
     assert!(!marker.exists(), "autostop fired while a job ran");
 
     std::fs::write(c.home_file(0, "go"), "").unwrap();
     c.wait_state(id, "SUCCEEDED");
-    wait_until("the autostop command", || std::fs::read_to_string(&marker).is_ok_and(|s| s == "stop\n"));
-    wait_until("the daemon to exit", || c.agent("idle", &["--json"]).json()["daemon_running"] == false);
+    wait_until("the autostop command", || {
+        std::fs::read_to_string(&marker).is_ok_and(|s| s == "stop\n")
+    });
+    wait_until("the daemon to exit", || {
+        c.agent("idle", &["--json"]).json()["daemon_running"] == false
+    });
     let idle = c.agent("idle", &["--json"]).json();
     assert!(idle["autostop_fired_at"].as_f64().is_some(), "{idle}");
     assert_eq!(idle["idle"], true);
 
     // --cancel turns it off.
-    assert_eq!(c.agent("autostop", &["--cancel"]).json(), json!({"autostop": null}));
+    assert_eq!(
+        c.agent("autostop", &["--cancel"]).json(),
+        json!({"autostop": null})
+    );
 }

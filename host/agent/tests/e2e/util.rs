@@ -12,7 +12,11 @@ pub fn aloft_bin() -> PathBuf {
         return PathBuf::from(p);
     }
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    for p in ["target/agent/debug/aloft", "target/debug/aloft", "target/release/aloft"] {
+    for p in [
+        "target/agent/debug/aloft",
+        "target/debug/aloft",
+        "target/release/aloft",
+    ] {
         let p = root.join(p);
         if p.exists() {
             return p;
@@ -40,7 +44,11 @@ impl Run {
     /// Asserts success and returns stdout.
     #[track_caller]
     pub fn ok(self) -> String {
-        assert_eq!(self.status, 0, "command failed\nstdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
+        assert_eq!(
+            self.status, 0,
+            "command failed\nstdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
         self.stdout
     }
 
@@ -70,7 +78,9 @@ impl Cluster {
     pub fn with(nodes: &[(f64, &[u32])], autostop_command: Value) -> Cluster {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("agent");
-        let homes: Vec<PathBuf> = (0..nodes.len()).map(|r| tmp.path().join(format!("node{r}"))).collect();
+        let homes: Vec<PathBuf> = (0..nodes.len())
+            .map(|r| tmp.path().join(format!("node{r}")))
+            .collect();
         let spec: Vec<Value> = nodes
             .iter()
             .enumerate()
@@ -79,7 +89,11 @@ impl Cluster {
                 json!({"rank": r, "ip": format!("127.0.0.{}", r + 1), "home": homes[r], "cpus": cpus, "gpus": gpus, "gpu_name": null})
             })
             .collect();
-        let c = Cluster { _tmp: tmp, dir, homes };
+        let c = Cluster {
+            _tmp: tmp,
+            dir,
+            homes,
+        };
         let cluster = json!({"name": "c1", "nodes": spec, "autostop_command": autostop_command});
         let out = c.agent("init", &["--cluster", &cluster.to_string()]).json();
         assert_eq!(out, json!({"cluster": "c1", "num_nodes": nodes.len()}));
@@ -107,13 +121,15 @@ impl Cluster {
 
     /// Submits a job spec; returns its id.
     pub fn submit(&self, spec: Value) -> i64 {
-        self.agent("submit", &["--spec", &spec.to_string()]).json()["job_id"].as_i64().unwrap()
+        self.agent("submit", &["--spec", &spec.to_string()]).json()["job_id"]
+            .as_i64()
+            .unwrap()
     }
 
     /// `status --json` of one job.
     pub fn status(&self, id: i64) -> Value {
         let v = self.agent("status", &[&id.to_string(), "--json"]).json();
-        v["jobs"][0].clone()
+        v[0].clone()
     }
 
     /// Waits (up to 20 s) until the job is in `state`.
@@ -122,10 +138,14 @@ impl Cluster {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             let s = self.status(id);
-            if s["state"] == state {
+            if s["status"] == state {
                 return s;
             }
-            assert!(Instant::now() < deadline, "job {id} never reached {state}: {s}\n{}", self.daemon_log());
+            assert!(
+                Instant::now() < deadline,
+                "job {id} never reached {state}: {s}\n{}",
+                self.daemon_log()
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -167,7 +187,10 @@ pub fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
 pub fn pid_alive(pid: i32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
         Ok(s) => {
-            let state = s.rsplit_once(')').map(|(_, r)| r.trim_start().chars().next()).unwrap_or(None);
+            let state = s
+                .rsplit_once(')')
+                .map(|(_, r)| r.trim_start().chars().next())
+                .unwrap_or(None);
             !matches!(state, Some('Z') | Some('X'))
         }
         Err(_) => false,

@@ -55,14 +55,20 @@ impl Check {
                 tokio::spawn(async move {
                     match loaded {
                         Ok(l) => check_one(l).await,
-                        Err(e) => Status { enabled: false, detail: format!("cannot load: {e}") },
+                        Err(e) => Status {
+                            enabled: false,
+                            detail: format!("cannot load: {e}"),
+                        },
                     }
                 })
             })
             .collect();
         let mut results = Vec::new();
         for t in tasks {
-            results.push(t.await.unwrap_or_else(|e| Status { enabled: false, detail: format!("check failed: {e}") }));
+            results.push(t.await.unwrap_or_else(|e| Status {
+                enabled: false,
+                detail: format!("check failed: {e}"),
+            }));
         }
         let mut statuses = load(&home);
         for (name, status) in latest.keys().zip(results) {
@@ -75,7 +81,11 @@ impl Check {
         }
         let mut t = Table::new(&["PROVIDER", "STATUS", "DETAIL"]);
         for (name, s) in statuses.iter().filter(|(n, _)| latest.contains_key(*n)) {
-            t.row(vec![name.clone(), if s.enabled { "enabled" } else { "disabled" }.into(), s.detail.clone()]);
+            t.row(vec![
+                name.clone(),
+                if s.enabled { "enabled" } else { "disabled" }.into(),
+                s.detail.clone(),
+            ]);
         }
         crate::out(&t.render());
         Ok(())
@@ -89,11 +99,23 @@ async fn check_one(loaded: aloft_plugin::LoadedPlugin) -> Status {
             for (k, v) in id.details {
                 detail.push_str(&format!(" {k}={v}"));
             }
-            Status { enabled: true, detail }
+            Status {
+                enabled: true,
+                detail,
+            }
         }
-        Ok(other) => Status { enabled: false, detail: format!("unexpected reply {other:?}") },
-        Err(CallError::Provider { error, .. }) => Status { enabled: false, detail: error.to_string() },
-        Err(e) => Status { enabled: false, detail: e.to_string() },
+        Ok(other) => Status {
+            enabled: false,
+            detail: format!("unexpected reply {other:?}"),
+        },
+        Err(CallError::Provider { error, .. }) => Status {
+            enabled: false,
+            detail: error.to_string(),
+        },
+        Err(e) => Status {
+            enabled: false,
+            detail: e.to_string(),
+        },
     }
 }
 

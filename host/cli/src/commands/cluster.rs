@@ -36,8 +36,16 @@ fn autostop_text(c: &Cluster) -> String {
     match c.autostop_minutes {
         None => "-".into(),
         Some(m) => {
-            let m = if m.fract() == 0.0 { format!("{}m", m as i64) } else { format!("{m}m") };
-            if c.autostop_down { format!("{m} (down)") } else { m }
+            let m = if m.fract() == 0.0 {
+                format!("{}m", m as i64)
+            } else {
+                format!("{m}m")
+            };
+            if c.autostop_down {
+                format!("{m} (down)")
+            } else {
+                m
+            }
         }
     }
 }
@@ -72,7 +80,14 @@ impl Status {
             eprintln!("No existing clusters.");
             return Ok(());
         }
-        let mut t = Table::new(&["NAME", "INFRA", "RESOURCES", "STATUS", "AUTOSTOP", "LAUNCHED"]);
+        let mut t = Table::new(&[
+            "NAME",
+            "INFRA",
+            "RESOURCES",
+            "STATUS",
+            "AUTOSTOP",
+            "LAUNCHED",
+        ]);
         for c in &clusters {
             let infra = match (&c.region, &c.zone) {
                 (Some(r), Some(z)) => format!("{}/{r}/{z}", c.provider),
@@ -114,7 +129,10 @@ fn confirm(what: &str, yes: bool) -> Result<()> {
         return Ok(());
     }
     if !std::io::stdin().is_terminal() {
-        bail!(Exit { code: 2, message: format!("{what}: confirm with -y (no terminal to ask on)") });
+        bail!(Exit {
+            code: 2,
+            message: format!("{what}: confirm with -y (no terminal to ask on)")
+        });
     }
     eprint!("{what}? [y/N]: ");
     let mut line = String::new();
@@ -122,7 +140,10 @@ fn confirm(what: &str, yes: bool) -> Result<()> {
     if matches!(line.trim(), "y" | "Y" | "yes") {
         Ok(())
     } else {
-        bail!(Exit { code: 1, message: "aborted".into() })
+        bail!(Exit {
+            code: 1,
+            message: "aborted".into()
+        })
     }
 }
 
@@ -132,7 +153,10 @@ fn pick(state: &State, names: &[String], all: bool) -> Result<Vec<Cluster>> {
         return state.clusters();
     }
     if names.is_empty() {
-        bail!(Exit { code: 2, message: "name a cluster (or -a for all)\nhint: aloft status lists them".into() });
+        bail!(Exit {
+            code: 2,
+            message: "name a cluster (or -a for all)\nhint: aloft status lists them".into()
+        });
     }
     let mut out = Vec::new();
     for n in names {
@@ -168,7 +192,9 @@ impl Stop {
         confirm(&format!("Stop {}", names.join(", ")), self.yes)?;
         for c in clusters {
             let _lock = ClusterLock::acquire(&home, &c.name)?;
-            let Some(c) = state.cluster(&c.name)? else { continue };
+            let Some(c) = state.cluster(&c.name)? else {
+                continue;
+            };
             stop_cluster(&state, &c).await?;
             eprintln!("Cluster {} stopped.", c.name);
         }
@@ -196,7 +222,9 @@ impl Start {
         let state = State::open(&home)?;
         for c in pick(&state, &self.clusters, self.all)? {
             let _lock = ClusterLock::acquire(&home, &c.name)?;
-            let Some(c) = state.cluster(&c.name)? else { continue };
+            let Some(c) = state.cluster(&c.name)? else {
+                continue;
+            };
             start_cluster(&home, &state, &c).await?;
             eprintln!("Cluster {} is UP.", c.name);
         }
@@ -231,7 +259,9 @@ impl Down {
         confirm(&format!("Terminate {}", names.join(", ")), self.yes)?;
         for c in clusters {
             let _lock = ClusterLock::acquire(&home, &c.name)?;
-            let Some(c) = state.cluster(&c.name)? else { continue };
+            let Some(c) = state.cluster(&c.name)? else {
+                continue;
+            };
             down_cluster(&home, &state, &c).await?;
             eprintln!("Cluster {} terminated.", c.name);
         }
@@ -264,14 +294,25 @@ impl Autostop {
             if c.status != ClusterStatus::Up {
                 bail!("cluster {} is {}, not UP", c.name, c.status.as_str());
             }
-            set_autostop(&state, &c, if self.cancel { None } else { self.idle_minutes }, self.down).await?;
+            set_autostop(
+                &state,
+                &c,
+                if self.cancel { None } else { self.idle_minutes },
+                self.down,
+            )
+            .await?;
         }
         Ok(())
     }
 }
 
 /// Sets autostop on the agent and in the state.
-pub async fn set_autostop(state: &State, c: &Cluster, minutes: Option<f64>, down: bool) -> Result<()> {
+pub async fn set_autostop(
+    state: &State,
+    c: &Cluster,
+    minutes: Option<f64>,
+    down: bool,
+) -> Result<()> {
     match minutes {
         None => {
             agent_json(c, "autostop", &["--cancel"], None).await?;
@@ -279,7 +320,10 @@ pub async fn set_autostop(state: &State, c: &Cluster, minutes: Option<f64>, down
         }
         Some(m) => {
             if !(m >= 0.0 && m.is_finite()) {
-                bail!(Exit { code: 2, message: format!("-i {m}: idle minutes must be a number >= 0") });
+                bail!(Exit {
+                    code: 2,
+                    message: format!("-i {m}: idle minutes must be a number >= 0")
+                });
             }
             let m_s = m.to_string();
             let mut args = vec!["--idle-minutes", m_s.as_str()];
@@ -287,7 +331,11 @@ pub async fn set_autostop(state: &State, c: &Cluster, minutes: Option<f64>, down
                 args.push("--down");
             }
             agent_json(c, "autostop", &args, None).await?;
-            eprintln!("Cluster {} will {} after {m} idle minutes.", c.name, if down { "be torn down" } else { "stop" });
+            eprintln!(
+                "Cluster {} will {} after {m} idle minutes.",
+                c.name,
+                if down { "be torn down" } else { "stop" }
+            );
         }
     }
     state.set_autostop(&c.name, minutes, down)
@@ -309,7 +357,9 @@ impl InternalAutostop {
         let state = State::open(&home)?;
         check_cluster_name(&self.cluster)?;
         let _lock = ClusterLock::acquire(&home, &self.cluster)?;
-        let Some(c) = state.cluster(&self.cluster)? else { return Ok(()) };
+        let Some(c) = state.cluster(&self.cluster)? else {
+            return Ok(());
+        };
         state.set_status(&c.name, ClusterStatus::Autostopping)?;
         match self.action.as_str() {
             "down" => down_cluster(&home, &state, &c).await,

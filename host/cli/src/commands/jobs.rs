@@ -13,7 +13,10 @@ pub fn up_cluster(state: &State, name: &str) -> Result<Cluster> {
     match state.cluster(name)? {
         None => bail!("cluster {name} does not exist\nhint: aloft status lists the clusters"),
         Some(c) if c.status != ClusterStatus::Up => {
-            bail!("cluster {name} is {}, not UP\nhint: aloft start {name}", c.status.as_str())
+            bail!(
+                "cluster {name} is {}, not UP\nhint: aloft start {name}",
+                c.status.as_str()
+            )
         }
         Some(c) => Ok(c),
     }
@@ -23,11 +26,26 @@ pub fn up_cluster(state: &State, name: &str) -> Result<Cluster> {
 pub fn job_exit(code: i32, cluster: &str, job: i64) -> Result<()> {
     match code {
         0 => Ok(()),
-        100 => bail!(Exit { code: 100, message: format!("job {job} on {cluster} failed") }),
-        101 => bail!(Exit { code: 101, message: String::new() }),
-        102 => bail!(Exit { code: 102, message: format!("job {job} not found on {cluster}") }),
-        103 => bail!(Exit { code: 103, message: format!("job {job} on {cluster} was cancelled") }),
-        c => bail!(Exit { code: u8::try_from(c).unwrap_or(1), message: String::new() }),
+        100 => bail!(Exit {
+            code: 100,
+            message: format!("job {job} on {cluster} failed")
+        }),
+        101 => bail!(Exit {
+            code: 101,
+            message: String::new()
+        }),
+        102 => bail!(Exit {
+            code: 102,
+            message: format!("job {job} not found on {cluster}")
+        }),
+        103 => bail!(Exit {
+            code: 103,
+            message: format!("job {job} on {cluster} was cancelled")
+        }),
+        c => bail!(Exit {
+            code: u8::try_from(c).unwrap_or(1),
+            message: String::new()
+        }),
     }
 }
 
@@ -97,11 +115,18 @@ impl Logs {
         if self.status {
             let v = agent_json(&cluster, "status", &[&job.to_string(), "--json"], None).await;
             let state = match v {
-                Ok(v) => v.as_array().and_then(|a| a.first()).and_then(|j| j["status"].as_str()).map(str::to_string),
+                Ok(v) => v
+                    .as_array()
+                    .and_then(|a| a.iter().find(|j| j["job_id"] == job))
+                    .and_then(|j| j["status"].as_str())
+                    .map(str::to_string),
                 Err(_) => None,
             };
             let Some(state) = state else {
-                bail!(Exit { code: 102, message: format!("job {job} not found on {}", cluster.name) });
+                bail!(Exit {
+                    code: 102,
+                    message: format!("job {job} not found on {}", cluster.name)
+                });
             };
             crate::outln(&format!("Job {job}: {state}"));
             let code = match state.as_str() {
@@ -110,7 +135,15 @@ impl Logs {
                 "CANCELLED" => 103,
                 _ => 101,
             };
-            return if code == 0 { Ok(()) } else { Err(Exit { code, message: String::new() }.into()) };
+            return if code == 0 {
+                Ok(())
+            } else {
+                Err(Exit {
+                    code,
+                    message: String::new(),
+                }
+                .into())
+            };
         }
         let code = follow(&cluster, job, !self.no_follow).await?;
         if self.no_follow && code == 101 {
@@ -123,8 +156,7 @@ impl Logs {
 async fn latest_job(cluster: &Cluster) -> Result<i64> {
     let v = agent_json(cluster, "queue", &["--json"], None).await?;
     v.as_array()
-        .and_then(|a| a.first())
-        .and_then(|j| j["job_id"].as_i64().or_else(|| j["id"].as_i64()))
+        .and_then(|a| a.iter().filter_map(|j| j["job_id"].as_i64()).max())
         .ok_or_else(|| anyhow::anyhow!("cluster {} has no jobs", cluster.name))
 }
 
@@ -144,9 +176,16 @@ impl Queue {
         let home = aloft_home()?;
         let state = State::open(&home)?;
         let clusters: Vec<Cluster> = if self.clusters.is_empty() {
-            state.clusters()?.into_iter().filter(|c| c.status == ClusterStatus::Up).collect()
+            state
+                .clusters()?
+                .into_iter()
+                .filter(|c| c.status == ClusterStatus::Up)
+                .collect()
         } else {
-            self.clusters.iter().map(|n| up_cluster(&state, n)).collect::<Result<_>>()?
+            self.clusters
+                .iter()
+                .map(|n| up_cluster(&state, n))
+                .collect::<Result<_>>()?
         };
         for c in clusters {
             let args: &[&str] = if self.all { &["--all"] } else { &[] };
@@ -177,7 +216,10 @@ impl Cancel {
         let state = State::open(&home)?;
         let cluster = up_cluster(&state, &self.cluster)?;
         if self.jobs.is_empty() && !self.all {
-            bail!(Exit { code: 2, message: "name the jobs to cancel, or -a for all\nhint: aloft queue CLUSTER".into() });
+            bail!(Exit {
+                code: 2,
+                message: "name the jobs to cancel, or -a for all\nhint: aloft queue CLUSTER".into()
+            });
         }
         let ids: Vec<String> = self.jobs.iter().map(|j| j.to_string()).collect();
         let mut args: Vec<&str> = ids.iter().map(String::as_str).collect();

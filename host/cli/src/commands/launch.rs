@@ -1,12 +1,14 @@
 //! `aloft launch`: plan (and with `--dryrun` only plan) a task, then
 //! provision, sync, set up and run it.
 
+use crate::backend::{
+    check_files, down_cluster, follow, provision_local, stage, start_cluster, submit, sync_files,
+};
 use crate::catalogs::load_all;
 use crate::home::aloft_home;
-use crate::table::Table;
-use crate::backend::{check_files, down_cluster, follow, provision_local, stage, start_cluster, submit, sync_files};
 use crate::local::Machine;
 use crate::state::{Cluster, ClusterLock, ClusterStatus, State};
+use crate::table::Table;
 use crate::task_args::{load_task, TaskArgs};
 use crate::Exit;
 use aloft_core::optimizer::{plan, wants_for, Outcome, Plan, ProviderCatalog};
@@ -61,14 +63,26 @@ fn plan_json(p: &Plan) -> serde_json::Value {
 }
 
 fn count(c: f32) -> String {
-    if c.fract() == 0.0 { format!("{}", c as i64) } else { format!("{c}") }
+    if c.fract() == 0.0 {
+        format!("{}", c as i64)
+    } else {
+        format!("{c}")
+    }
 }
 
 /// Prints the plan table: the best few per provider, cheapest first.
 fn print_table(outcome: &Outcome) {
     const PER_PROVIDER: usize = 3;
     let mut shown: std::collections::BTreeMap<&str, usize> = Default::default();
-    let mut t = Table::new(&["INFRA", "INSTANCE", "vCPUs", "Mem(GB)", "GPUS", "COST ($/h)", "CHOSEN"]);
+    let mut t = Table::new(&[
+        "INFRA",
+        "INSTANCE",
+        "vCPUs",
+        "Mem(GB)",
+        "GPUS",
+        "COST ($/h)",
+        "CHOSEN",
+    ]);
     for p in &outcome.candidates {
         let n = shown.entry(p.provider.as_str()).or_default();
         if *n >= PER_PROVIDER {
@@ -85,9 +99,16 @@ fn print_table(outcome: &Outcome) {
             format!("{}{spot}", p.instance_type),
             count(p.vcpus),
             count(p.memory_gib),
-            p.accelerators.as_ref().map(|(n, c)| format!("{n}:{}", count(*c))).unwrap_or_else(|| "-".into()),
+            p.accelerators
+                .as_ref()
+                .map(|(n, c)| format!("{n}:{}", count(*c)))
+                .unwrap_or_else(|| "-".into()),
             format!("{:.2}", p.hourly_cost),
-            if p == &outcome.chosen { "✔".into() } else { String::new() },
+            if p == &outcome.chosen {
+                "✔".into()
+            } else {
+                String::new()
+            },
         ]);
     }
     crate::out(&t.render());
@@ -107,7 +128,11 @@ impl Launch {
             return self.launch(task, &home).await;
         }
         let t1 = std::time::Instant::now();
-        let catalogs: Vec<ProviderCatalog> = load_all(&home).await?.into_iter().map(|l| l.catalog).collect();
+        let catalogs: Vec<ProviderCatalog> = load_all(&home)
+            .await?
+            .into_iter()
+            .map(|l| l.catalog)
+            .collect();
         let t2 = std::time::Instant::now();
         let (wants, order) = wants_for(&task.resources);
         let planned = plan(&catalogs, &wants, order, task.num_nodes, &[]);
@@ -147,7 +172,10 @@ impl Launch {
             c.num_nodes,
             c.instance_type,
             c.region,
-            c.zone.as_ref().map(|z| format!(" ({z})")).unwrap_or_default(),
+            c.zone
+                .as_ref()
+                .map(|z| format!(" ({z})"))
+                .unwrap_or_default(),
             c.hourly_cost
         );
         Ok(())
@@ -171,11 +199,17 @@ impl Launch {
             Some(c) if c.status == ClusterStatus::Stopped => {
                 stage(&format!("Starting stopped cluster {name}"));
                 start_cluster(home, &state, &c).await?;
-                Cluster { status: ClusterStatus::Up, ..c }
+                Cluster {
+                    status: ClusterStatus::Up,
+                    ..c
+                }
             }
             Some(c) => {
                 // INIT/AUTOSTOPPING: an earlier launch or stop did not finish.
-                stage(&format!("Cluster {name} is {}; cleaning it up and provisioning again", c.status.as_str()));
+                stage(&format!(
+                    "Cluster {name} is {}; cleaning it up and provisioning again",
+                    c.status.as_str()
+                ));
                 down_cluster(home, &state, &c).await?;
                 self.provision(&task, home, &state, &name).await?
             }
@@ -183,7 +217,13 @@ impl Launch {
         };
         if let Some(m) = self.idle_minutes {
             crate::commands::cluster::set_autostop(&state, &cluster, Some(m), self.down).await?;
-        } else if let Some(a) = task.resources.candidates.first().and_then(|r| r.autostop.as_ref()).filter(|a| a.enabled) {
+        } else if let Some(a) = task
+            .resources
+            .candidates
+            .first()
+            .and_then(|r| r.autostop.as_ref())
+            .filter(|a| a.enabled)
+        {
             let m = a.idle_minutes.map(f64::from).unwrap_or(5.0);
             crate::commands::cluster::set_autostop(&state, &cluster, Some(m), a.down).await?;
         }
@@ -215,14 +255,23 @@ impl Launch {
         let machine = Machine::detect();
         let (wants, order) = wants_for(&task.resources);
         let wants_local = wants.iter().any(|w| w.provider.as_deref() == Some("local"));
-        let enabled: Vec<String> =
-            crate::commands::check::load(home).into_iter().filter(|(_, s)| s.enabled).map(|(n, _)| n).collect();
+        let enabled: Vec<String> = crate::commands::check::load(home)
+            .into_iter()
+            .filter(|(_, s)| s.enabled)
+            .map(|(n, _)| n)
+            .collect();
         if wants_local || enabled.is_empty() {
             let mut why = Vec::new();
-            for w in wants.iter().filter(|w| w.provider.is_none() || w.provider.as_deref() == Some("local")) {
+            for w in wants
+                .iter()
+                .filter(|w| w.provider.is_none() || w.provider.as_deref() == Some("local"))
+            {
                 match crate::local::fit(&machine, w, task.num_nodes) {
                     Ok(plan) => {
-                        stage(&format!("Provisioning {} local node(s) for {name}", plan.num_nodes));
+                        stage(&format!(
+                            "Provisioning {} local node(s) for {name}",
+                            plan.num_nodes
+                        ));
                         return provision_local(home, state, name, &plan, &machine).await;
                     }
                     Err(e) => why.push(e),
@@ -247,7 +296,11 @@ impl Launch {
         let Some(outcome) = plan(&catalogs, &wants, order, task.num_nodes, &[]) else {
             return Err(Exit {
                 code: 3,
-                message: format!("no offering of the enabled providers ({}) satisfies {}", enabled.join(", "), describe_wants(task)),
+                message: format!(
+                    "no offering of the enabled providers ({}) satisfies {}",
+                    enabled.join(", "),
+                    describe_wants(task)
+                ),
             }
             .into());
         };
@@ -263,7 +316,10 @@ impl Launch {
 }
 
 fn generated_name() -> String {
-    let n = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+    let n = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
     format!("aloft-{:04x}", (n ^ std::process::id()) & 0xffff)
 }
 
@@ -285,7 +341,11 @@ fn describe_wants(task: &aloft_core::task::Task) -> String {
             parts.push(format!("memory={m}"));
         }
         if let Some(a) = &r.accelerators {
-            let names: Vec<String> = a.choices.iter().map(|(n, c)| format!("{n}:{}", count(*c))).collect();
+            let names: Vec<String> = a
+                .choices
+                .iter()
+                .map(|(n, c)| format!("{n}:{}", count(*c)))
+                .collect();
             parts.push(names.join(if a.ordered { " > " } else { " or " }));
         }
         if r.use_spot {
@@ -294,7 +354,11 @@ fn describe_wants(task: &aloft_core::task::Task) -> String {
         if let Some(m) = r.max_hourly_cost {
             parts.push(format!("max ${m}/h"));
         }
-        if parts.is_empty() { "the default 8+ vCPUs".to_string() } else { parts.join(" ") }
+        if parts.is_empty() {
+            "the default 8+ vCPUs".to_string()
+        } else {
+            parts.join(" ")
+        }
     };
     let all: Vec<String> = task.resources.candidates.iter().map(one).collect();
     format!("{} x {}", task.num_nodes, all.join(" | "))

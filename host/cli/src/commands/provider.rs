@@ -83,7 +83,11 @@ impl ProviderCommand {
                 let installed = Registry::new(&home)
                     .install(&host, &path)
                     .with_context(|| format!("installing {}", path.display()))?;
-                println!("installed {} ({})", installed.manifest.label(), installed.dir.display());
+                println!(
+                    "installed {} ({})",
+                    installed.manifest.label(),
+                    installed.dir.display()
+                );
                 Ok(())
             }
             ProviderCommand::Remove { spec } => {
@@ -94,8 +98,16 @@ impl ProviderCommand {
                 Ok(())
             }
             ProviderCommand::Info { spec, json } => info(&spec, json),
-            ProviderCommand::Call { spec, operation, json } => call(&spec, &operation, &json).await,
-            ProviderCommand::Pack { cargo_toml, wasm, out } => {
+            ProviderCommand::Call {
+                spec,
+                operation,
+                json,
+            } => call(&spec, &operation, &json).await,
+            ProviderCommand::Pack {
+                cargo_toml,
+                wasm,
+                out,
+            } => {
                 let (_, host) = host()?;
                 let m = aloft_plugin::registry::pack(&host, &cargo_toml, &wasm, &out)?;
                 println!("packed {} into {}", m.label(), out.display());
@@ -120,7 +132,9 @@ fn list(json: bool) -> Result<()> {
         crate::outln(&serde_json::to_string_pretty(&rows)?);
         return Ok(());
     }
-    let mut t = Table::new(&["NAME", "VERSION", "API", "KIND", "EGRESS", "SECRETS", "SHA256"]);
+    let mut t = Table::new(&[
+        "NAME", "VERSION", "API", "KIND", "EGRESS", "SECRETS", "SHA256",
+    ]);
     for i in &installed {
         let m = &i.manifest;
         t.row(vec![
@@ -142,7 +156,11 @@ fn list(json: bool) -> Result<()> {
 }
 
 fn dash(s: String) -> String {
-    if s.is_empty() { "-".into() } else { s }
+    if s.is_empty() {
+        "-".into()
+    } else {
+        s
+    }
 }
 
 fn info(spec: &str, json: bool) -> Result<()> {
@@ -173,7 +191,10 @@ fn info(spec: &str, json: bool) -> Result<()> {
 }
 
 async fn call(spec: &str, operation: &str, args: &str) -> Result<()> {
-    let call = Call::from_json(operation, args).map_err(|m| Exit { code: 2, message: m })?;
+    let call = Call::from_json(operation, args).map_err(|m| Exit {
+        code: 2,
+        message: m,
+    })?;
     let (home, host) = host()?;
     let installed = Registry::new(&home).get(spec)?;
     let loaded = host.load(&installed.manifest, &installed.component())?;
@@ -192,7 +213,11 @@ async fn call(spec: &str, operation: &str, args: &str) -> Result<()> {
             };
             let out = serde_json::json!({ "error": { "kind": kind, "message": message, "plugin": e.plugin() } });
             crate::outln(&serde_json::to_string_pretty(&out)?);
-            Err(Exit { code: 1, message: e.to_string() }.into())
+            Err(Exit {
+                code: 1,
+                message: e.to_string(),
+            }
+            .into())
         }
     }
 }

@@ -23,7 +23,11 @@ pub struct ShowGpus {
 }
 
 fn fmt_count(c: f32) -> String {
-    if c.fract() == 0.0 { format!("{}", c as i64) } else { format!("{c}") }
+    if c.fract() == 0.0 {
+        format!("{}", c as i64)
+    } else {
+        format!("{c}")
+    }
 }
 
 fn price(p: Option<f64>) -> String {
@@ -34,14 +38,15 @@ impl ShowGpus {
     /// Runs the command.
     pub async fn run(self) -> Result<()> {
         let home = aloft_home()?;
-        let (want_provider, want_region) = match self.infra.as_deref().map(|s| s.trim().to_ascii_lowercase()) {
-            None => (None, None),
-            Some(s) => {
-                let mut parts = s.splitn(2, '/').map(str::to_string);
-                let p = parts.next().filter(|p| !p.is_empty() && p != "*");
-                (p, parts.next().filter(|r| !r.is_empty()))
-            }
-        };
+        let (want_provider, want_region) =
+            match self.infra.as_deref().map(|s| s.trim().to_ascii_lowercase()) {
+                None => (None, None),
+                Some(s) => {
+                    let mut parts = s.splitn(2, '/').map(str::to_string);
+                    let p = parts.next().filter(|p| !p.is_empty() && p != "*");
+                    (p, parts.next().filter(|r| !r.is_empty()))
+                }
+            };
         let (name, count) = match &self.accelerator {
             None => (None, None),
             Some(spec) => {
@@ -61,7 +66,11 @@ impl ShowGpus {
         let all: Vec<Loaded> = load_all(&home).await?;
         let catalogs: Vec<&Loaded> = all
             .iter()
-            .filter(|l| want_provider.as_ref().is_none_or(|p| *p == l.catalog.provider))
+            .filter(|l| {
+                want_provider
+                    .as_ref()
+                    .is_none_or(|p| *p == l.catalog.provider)
+            })
             .collect();
         if let Some(p) = &want_provider {
             if catalogs.is_empty() {
@@ -80,7 +89,8 @@ impl ShowGpus {
         });
         match name {
             None => {
-                let mut by_gpu: BTreeMap<String, (BTreeSet<String>, BTreeSet<&str>)> = BTreeMap::new();
+                let mut by_gpu: BTreeMap<String, (BTreeSet<String>, BTreeSet<&str>)> =
+                    BTreeMap::new();
                 for (p, _, a) in rows {
                     let e = by_gpu.entry(a.name.to_string()).or_default();
                     e.0.insert(fmt_count(a.count));
@@ -89,20 +99,37 @@ impl ShowGpus {
                 let mut t = Table::new(&["GPU", "QTY", "INFRA"]);
                 for (gpu, (counts, providers)) in by_gpu {
                     let mut counts: Vec<String> = counts.into_iter().collect();
-                    counts.sort_by(|a, b| a.parse::<f32>().unwrap_or(0.0).total_cmp(&b.parse::<f32>().unwrap_or(0.0)));
-                    t.row(vec![gpu, counts.join(", "), providers.into_iter().collect::<Vec<_>>().join(", ")]);
+                    counts.sort_by(|a, b| {
+                        a.parse::<f32>()
+                            .unwrap_or(0.0)
+                            .total_cmp(&b.parse::<f32>().unwrap_or(0.0))
+                    });
+                    t.row(vec![
+                        gpu,
+                        counts.join(", "),
+                        providers.into_iter().collect::<Vec<_>>().join(", "),
+                    ]);
                 }
                 crate::out(&t.render());
             }
             Some(name) => {
                 // (provider, type) -> rows by region, cheapest zone each
-                let mut best: BTreeMap<(&str, &str, &str), &aloft_core::catalog::Offering> = BTreeMap::new();
+                let mut best: BTreeMap<(&str, &str, &str), &aloft_core::catalog::Offering> =
+                    BTreeMap::new();
                 for (p, o, a) in rows {
-                    if !a.name.eq_ignore_ascii_case(&name) || count.is_some_and(|c| (a.count - c).abs() > 1e-4) {
+                    if !a.name.eq_ignore_ascii_case(&name)
+                        || count.is_some_and(|c| (a.count - c).abs() > 1e-4)
+                    {
                         continue;
                     }
-                    let key = (p, &*o.instance_type, if self.all_regions { &*o.region } else { "" });
-                    let cheaper = best.get(&key).is_none_or(|b| o.price.unwrap_or(f64::MAX) < b.price.unwrap_or(f64::MAX));
+                    let key = (
+                        p,
+                        &*o.instance_type,
+                        if self.all_regions { &*o.region } else { "" },
+                    );
+                    let cheaper = best
+                        .get(&key)
+                        .is_none_or(|b| o.price.unwrap_or(f64::MAX) < b.price.unwrap_or(f64::MAX));
                     if cheaper {
                         best.insert(key, o);
                     }
@@ -110,17 +137,39 @@ impl ShowGpus {
                 if best.is_empty() {
                     return Err(crate::Exit {
                         code: 3,
-                        message: format!("no offering has accelerator {}\nhint: aloft show-gpus lists them all", self.accelerator.unwrap_or_default()),
+                        message: format!(
+                            "no offering has accelerator {}\nhint: aloft show-gpus lists them all",
+                            self.accelerator.unwrap_or_default()
+                        ),
                     }
                     .into());
                 }
                 let mut rows: Vec<_> = best.into_iter().collect();
                 rows.sort_by(|a, b| {
                     let (x, y) = (a.1, b.1);
-                    x.accelerator.as_ref().map(|a| a.count).unwrap_or(0.0).total_cmp(&y.accelerator.as_ref().map(|a| a.count).unwrap_or(0.0))
-                        .then(x.price.unwrap_or(f64::MAX).total_cmp(&y.price.unwrap_or(f64::MAX)))
+                    x.accelerator
+                        .as_ref()
+                        .map(|a| a.count)
+                        .unwrap_or(0.0)
+                        .total_cmp(&y.accelerator.as_ref().map(|a| a.count).unwrap_or(0.0))
+                        .then(
+                            x.price
+                                .unwrap_or(f64::MAX)
+                                .total_cmp(&y.price.unwrap_or(f64::MAX)),
+                        )
                 });
-                let mut t = Table::new(&["GPU", "QTY", "INFRA", "INSTANCE_TYPE", "DEVICE_MEM", "vCPUs", "HOST_MEM", "HOURLY_PRICE", "HOURLY_SPOT_PRICE", "REGION"]);
+                let mut t = Table::new(&[
+                    "GPU",
+                    "QTY",
+                    "INFRA",
+                    "INSTANCE_TYPE",
+                    "DEVICE_MEM",
+                    "vCPUs",
+                    "HOST_MEM",
+                    "HOURLY_PRICE",
+                    "HOURLY_SPOT_PRICE",
+                    "REGION",
+                ]);
                 for ((p, _, _), o) in rows {
                     let a = o.accelerator.as_ref();
                     t.row(vec![
@@ -128,7 +177,9 @@ impl ShowGpus {
                         a.map(|a| fmt_count(a.count)).unwrap_or_default(),
                         p.to_string(),
                         o.instance_type.to_string(),
-                        a.and_then(|a| a.memory_gib).map(|m| format!("{m:.0}GB")).unwrap_or_else(|| "-".into()),
+                        a.and_then(|a| a.memory_gib)
+                            .map(|m| format!("{m:.0}GB"))
+                            .unwrap_or_else(|| "-".into()),
                         fmt_count(o.vcpus),
                         format!("{}GB", fmt_count(o.memory_gib)),
                         price(o.price),
@@ -141,7 +192,12 @@ impl ShowGpus {
         }
         let dates: Vec<String> = catalogs
             .iter()
-            .map(|l| format!("{} ({} catalog, data of {})", l.catalog.provider, l.catalog.catalog.version, l.catalog.catalog.data_date))
+            .map(|l| {
+                format!(
+                    "{} ({} catalog, data of {})",
+                    l.catalog.provider, l.catalog.catalog.version, l.catalog.catalog.data_date
+                )
+            })
             .collect();
         crate::outln(&format!("\nCatalogs: {}", dates.join("; ")));
         Ok(())
