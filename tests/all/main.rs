@@ -7,4 +7,5 @@
 mod dryrun;
 mod local;
 mod plugins;
+mod ssh;
 mod util;

@@ -24,10 +24,27 @@ pub struct NodeSpec {
     /// The accelerator's name, e.g. "A100" (shown in `queue`).
     #[serde(default)]
     pub gpu_name: Option<String>,
+    /// How the head reaches this node over SSH; none = the node is on the
+    /// head's machine (the head itself, or a local-provider sandbox).
+    #[serde(default)]
+    pub ssh: Option<SshHop>,
+}
+
+/// An SSH hop from the head to another node.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SshHop {
+    /// Login user on the node.
+    pub user: String,
+    /// SSH port.
+    pub port: u16,
+    /// Private key on the head (the cluster-internal key).
+    pub key: PathBuf,
 }
 
 impl NodeSpec {
     /// Where jobs on this node start: `<home>/sky_workdir` if it exists.
+    /// (For a node behind an SSH hop this is decided on the node.)
     pub fn workdir(&self) -> PathBuf {
         let wd = self.home.join("sky_workdir");
         if wd.is_dir() {

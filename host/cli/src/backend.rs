@@ -29,11 +29,20 @@ pub fn runner(cluster: &Cluster, rank: u32) -> Result<Box<dyn Runner>> {
         .iter()
         .find(|n| n.rank == rank)
         .ok_or_else(|| anyhow!("cluster {} has no node {rank}", cluster.name))?;
-    match cluster.provider.as_str() {
-        "local" => Ok(Box::new(LocalRunner {
+    match (&node.ssh, cluster.provider.as_str()) {
+        (Some(ssh), _) => Ok(Box::new(crate::ssh::SshRunner {
+            home: crate::home::aloft_home()?,
+            target: aloft_ssh::Target {
+                host: node.ip.clone(),
+                port: ssh.port,
+                user: ssh.user.clone(),
+                identity_file: ssh.identity_file.as_ref().map(PathBuf::from),
+            },
+        })),
+        (None, "local") => Ok(Box::new(LocalRunner {
             home: PathBuf::from(&node.home),
         })),
-        p => bail!(
+        (None, p) => bail!(
             "cluster {}: provider {p} has no command runner yet",
             cluster.name
         ),
@@ -42,11 +51,11 @@ pub fn runner(cluster: &Cluster, rank: u32) -> Result<Box<dyn Runner>> {
 
 /// `aloft agent SUB --dir AGENT_DIR ARGS...` on the head node.
 pub fn agent_argv(cluster: &Cluster, sub: &str, args: &[&str]) -> Result<Vec<String>> {
-    let mut argv = vec![
-        aloft_exe()?.display().to_string(),
-        "agent".into(),
-        sub.into(),
-    ];
+    let exe = match &cluster.handle.exe {
+        Some(e) => e.clone(),
+        None => aloft_exe()?.display().to_string(),
+    };
+    let mut argv = vec![exe, "agent".into(), sub.into()];
     argv.push("--dir".into());
     argv.push(cluster.handle.agent_dir.clone());
     argv.extend(args.iter().map(|s| s.to_string()));
@@ -120,6 +129,7 @@ pub async fn provision_local(
                 cpus: machine.cpus,
                 gpus,
                 gpu_name: machine.gpu_name().map(str::to_string),
+                ssh: None,
             }
         })
         .collect();
@@ -136,6 +146,8 @@ pub async fn provision_local(
         handle: Handle {
             nodes,
             agent_dir: dir.join("agent").display().to_string(),
+            exe: None,
+            internal_key: None,
         },
         autostop_minutes: None,
         autostop_down: false,
@@ -172,10 +184,35 @@ fn describe_local(m: &Machine, n: u32) -> String {
 /// Writes the agent's cluster description and makes sure its daemon runs.
 pub async fn start_agent(home: &Path, cluster: &Cluster) -> Result<()> {
     let exe = aloft_exe()?.display().to_string();
+    // Workers behind SSH are reached from the head with the internal key.
+    let nodes: Vec<Value> = cluster
+        .handle
+        .nodes
+        .iter()
+        .map(|n| {
+            let hop = match (&n.ssh, &cluster.handle.internal_key) {
+                (Some(s), Some(key)) if n.rank > 0 => json!({ "user": s.user, "port": s.port, "key": key }),
+                _ => Value::Null,
+            };
+            json!({ "rank": n.rank, "ip": n.ip, "home": n.home, "cpus": n.cpus, "gpus": n.gpus, "gpu_name": n.gpu_name, "ssh": hop })
+        })
+        .collect();
+    // Autostop runs the client's aloft only where the client is (local); a
+    // remote head has no client to tell.
+    let autostop = match cluster.handle.exe {
+        None => json!([
+            "/usr/bin/env",
+            format!("ALOFT_HOME={}", home.display()),
+            exe,
+            "internal-autostop",
+            cluster.name
+        ]),
+        Some(_) => Value::Null,
+    };
     let spec = json!({
         "name": cluster.name,
-        "nodes": cluster.handle.nodes,
-        "autostop_command": ["/usr/bin/env", format!("ALOFT_HOME={}", home.display()), exe, "internal-autostop", cluster.name],
+        "nodes": nodes,
+        "autostop_command": autostop,
         "cloud": cluster.provider,
         "region": cluster.region,
         "zone": cluster.zone,
@@ -337,6 +374,13 @@ pub async fn follow(cluster: &Cluster, job: i64, follow: bool) -> Result<i32> {
 
 /// Stops the agent and the cluster's jobs (stop keeps the node directories).
 pub async fn stop_cluster(state: &State, cluster: &Cluster) -> Result<()> {
+    if cluster.provider == "ssh" {
+        bail!(
+            "cluster {}: machines of an SSH node pool cannot be stopped\nhint: aloft down {} gives them back to the pool",
+            cluster.name,
+            cluster.name
+        );
+    }
     if cluster.status != ClusterStatus::Stopped {
         agent_json(cluster, "shutdown", &[], None).await?;
     }
@@ -353,6 +397,13 @@ pub async fn start_cluster(home: &Path, state: &State, cluster: &Cluster) -> Res
 /// and its record.
 pub async fn down_cluster(home: &Path, state: &State, cluster: &Cluster) -> Result<()> {
     let dir = cluster_dir(home, &cluster.name);
+    if cluster.provider == "ssh" {
+        crate::ssh_pool::teardown(home, cluster).await;
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir).with_context(|| format!("removing {}", dir.display()))?;
+        }
+        return state.remove(&cluster.name);
+    }
     if Path::new(&cluster.handle.agent_dir).exists() {
         if let Err(e) = agent_json(cluster, "shutdown", &[], None).await {
             eprintln!("warning: stopping the agent of {}: {e:#}", cluster.name);

@@ -19,6 +19,29 @@ pub struct Machine {
 }
 
 impl Machine {
+    /// Parses the output of [`DETECT_SCRIPT`] run on a machine: the
+    /// machine and its `$HOME`.
+    pub fn parse_detect(out: &str) -> Option<(Machine, String)> {
+        let mut lines = out.lines();
+        let cpus: f64 = lines.next()?.trim().parse().ok()?;
+        let mem_kb: f64 = lines.next()?.trim().parse().ok()?;
+        let home = lines.next()?.trim().to_string();
+        let gpus = lines
+            .filter_map(|l| {
+                let (i, name) = l.split_once(',')?;
+                Some((i.trim().parse().ok()?, canonical_gpu_name(name.trim())))
+            })
+            .collect();
+        Some((
+            Machine {
+                cpus,
+                memory_gib: mem_kb / 1024.0 / 1024.0,
+                gpus,
+            },
+            home,
+        ))
+    }
+
     /// Reads this machine's resources.
     pub fn detect() -> Machine {
         let cpus = std::thread::available_parallelism()
@@ -46,6 +69,9 @@ impl Machine {
         self.gpus.first().map(|(_, n)| n.as_str())
     }
 }
+
+/// Prints CPUs, MemTotal (kB), `$HOME` and nvidia-smi's GPUs, a line each.
+pub const DETECT_SCRIPT: &str = "nproc; awk '/^MemTotal:/{print $2}' /proc/meminfo; echo \"$HOME\"; nvidia-smi --query-gpu=index,name --format=csv,noheader 2>/dev/null || true";
 
 fn detect_gpus() -> Vec<(u32, String)> {
     let out = std::process::Command::new("nvidia-smi")
@@ -89,6 +115,11 @@ pub fn fit(m: &Machine, w: &Want, num_nodes: u32) -> Result<Plan, String> {
             w.provider.as_deref().unwrap_or("")
         ));
     }
+    fit_machine(m, w, num_nodes, "local")
+}
+
+/// Whether one want fits a machine of `provider` (its CPUs, memory, GPUs).
+pub fn fit_machine(m: &Machine, w: &Want, num_nodes: u32, provider: &str) -> Result<Plan, String> {
     if let Some(t) = w.instance_type.as_deref().filter(|t| *t != "local") {
         return Err(format!("asks for instance type {t}"));
     }
@@ -127,8 +158,8 @@ pub fn fit(m: &Machine, w: &Want, num_nodes: u32) -> Result<Plan, String> {
         accelerators = Some((name.clone(), *count));
     }
     Ok(Plan {
-        provider: "local".into(),
-        region: "local".into(),
+        provider: provider.into(),
+        region: provider.into(),
         zone: None,
         instance_type: "local".into(),
         vcpus: m.cpus as f32,

@@ -81,6 +81,21 @@ pub struct Node {
     /// GPU model, if any.
     #[serde(default)]
     pub gpu_name: Option<String>,
+    /// How the client reaches the node over SSH (ssh node pools).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ssh: Option<NodeSsh>,
+}
+
+/// SSH coordinates of a node, as the client reaches it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NodeSsh {
+    /// Login user.
+    pub user: String,
+    /// Port.
+    pub port: u16,
+    /// Key file instead of aloft's own.
+    #[serde(default)]
+    pub identity_file: Option<String>,
 }
 
 /// How to reach a cluster: its nodes and the agent's directory on the head.
@@ -90,6 +105,12 @@ pub struct Handle {
     pub nodes: Vec<Node>,
     /// The agent's state directory on the head node.
     pub agent_dir: String,
+    /// The `aloft` binary on the head; none = this one (local provider).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exe: Option<String>,
+    /// The cluster-internal private key on the head (it reaches workers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub internal_key: Option<String>,
 }
 
 /// A cluster record.
@@ -284,16 +305,20 @@ impl ClusterLock {
     }
 }
 
-/// Checks a cluster name: `[a-z0-9-]`, 1..=63, starting with a letter or
-/// digit (no shell or path tricks).
-pub fn check_cluster_name(name: &str) -> Result<()> {
-    let ok = !name.is_empty()
+/// Whether a name is `[a-z0-9-]`, 1..=63 characters, not starting with '-'.
+pub fn valid_name(name: &str) -> bool {
+    !name.is_empty()
         && name.len() <= 63
         && !name.starts_with('-')
         && name
             .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-    if !ok {
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+/// Checks a cluster name: `[a-z0-9-]`, 1..=63, starting with a letter or
+/// digit (no shell or path tricks).
+pub fn check_cluster_name(name: &str) -> Result<()> {
+    if !valid_name(name) {
         return Err(crate::Exit {
             code: 2,
             message: format!(

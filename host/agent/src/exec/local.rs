@@ -18,6 +18,52 @@ use std::process::{Command, Stdio};
 /// exit file.
 const WRAPPER: &str = r#"bash --noprofile --norc "$0"; echo $? > "$1""#;
 
+/// Runs `ssh ARGS...` (from `$1` on), then records its status in `$0`.
+const SSH_WRAPPER: &str = r#"exit_file="$0"; "$@"; echo $? > "$exit_file""#;
+
+/// `ssh` and its options for one hop (no prompts, key pinned on first use
+/// in the head's known_hosts, dead peers noticed within ~30 s).
+fn ssh_argv(node: &NodeSpec, hop: &crate::cluster::SshHop) -> Vec<String> {
+    vec![
+        "ssh".into(),
+        "-tt".into(),
+        "-o".into(),
+        "BatchMode=yes".into(),
+        "-o".into(),
+        "StrictHostKeyChecking=accept-new".into(),
+        "-o".into(),
+        "ServerAliveInterval=10".into(),
+        "-o".into(),
+        "ServerAliveCountMax=3".into(),
+        "-o".into(),
+        "LogLevel=ERROR".into(),
+        "-i".into(),
+        hop.key.display().to_string(),
+        "-p".into(),
+        hop.port.to_string(),
+        format!("{}@{}", hop.user, node.ip),
+    ]
+}
+
+/// POSIX single-quoting.
+fn quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "'\\''"))
+}
+
+/// The command the node runs: no CR/LF translation on its pty, the env,
+/// the node's `~/sky_workdir` (or home), then the script.
+fn remote_command(script: &str, env: &[(String, String)]) -> String {
+    let mut cmd = String::from("stty -onlcr -echo 2>/dev/null; ");
+    for (k, v) in env {
+        if k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') && !k.is_empty() {
+            cmd.push_str(&format!("export {k}={}; ", quote(v)));
+        }
+    }
+    cmd.push_str("cd ~/sky_workdir 2>/dev/null || cd ~; exec bash --noprofile --norc -c ");
+    cmd.push_str(&quote(script));
+    cmd
+}
+
 /// Nodes that are directories on this machine.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct LocalExec;
@@ -35,18 +81,28 @@ impl NodeExec for LocalExec {
             .open(req.log)?;
         let err = out.try_clone()?;
         let mut cmd = Command::new("bash");
-        cmd.arg("--noprofile")
-            .arg("--norc")
-            .arg("-c")
-            .arg(WRAPPER)
-            .arg(req.script)
-            .arg(req.exit_file)
-            .current_dir(node.workdir())
-            .envs(req.env.iter().map(|(k, v)| (k, v)))
-            .env("HOME", &node.home)
-            .stdin(Stdio::null())
-            .stdout(out)
-            .stderr(err);
+        cmd.arg("--noprofile").arg("--norc").arg("-c");
+        match &node.ssh {
+            None => {
+                cmd.arg(WRAPPER)
+                    .arg(req.script)
+                    .arg(req.exit_file)
+                    .current_dir(node.workdir())
+                    .envs(req.env.iter().map(|(k, v)| (k, v)))
+                    .env("HOME", &node.home);
+            }
+            Some(hop) => {
+                // The ssh client runs here, in the job's session, so
+                // cancelling the session closes the connection, and `-tt`
+                // makes the node hang up the job's processes with it.
+                let script = std::fs::read_to_string(req.script)?;
+                cmd.arg(SSH_WRAPPER)
+                    .arg(req.exit_file)
+                    .args(ssh_argv(node, hop))
+                    .arg(remote_command(&script, req.env));
+            }
+        }
+        cmd.stdin(Stdio::null()).stdout(out).stderr(err);
         new_session(&mut cmd);
         let child = cmd.spawn()?;
         let pid = child.id() as i32;
@@ -185,7 +241,25 @@ mod tests {
             cpus: 1.0,
             gpus: vec![],
             gpu_name: None,
+            ssh: None,
         }
+    }
+
+    #[test]
+    fn remote_commands_quote_everything() {
+        let cmd = super::remote_command(
+            "echo \"$A\" 'x'",
+            &[("A".into(), "it's $HOME; rm -rf /".into())],
+        );
+        let out = std::process::Command::new("bash")
+            .arg("-c")
+            .arg(&cmd)
+            .output()
+            .unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            "it's $HOME; rm -rf / x\n"
+        );
     }
 
     #[test]

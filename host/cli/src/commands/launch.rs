@@ -254,6 +254,20 @@ impl Launch {
         stage("Optimizing");
         let machine = Machine::detect();
         let (wants, order) = wants_for(&task.resources);
+        if let Some(w) = wants.iter().find(|w| w.provider.as_deref() == Some("ssh")) {
+            let Some(pool) = w.region.clone() else {
+                return Err(Exit {
+                    code: 2,
+                    message: "--infra ssh needs a pool: ssh/POOL\nhint: pools are in $ALOFT_HOME/ssh_node_pools.yaml".into(),
+                }
+                .into());
+            };
+            stage(&format!(
+                "Provisioning {} host(s) of SSH node pool {pool} for {name}",
+                task.num_nodes
+            ));
+            return crate::ssh_pool::provision(home, state, name, &pool, w, task.num_nodes).await;
+        }
         let wants_local = wants.iter().any(|w| w.provider.as_deref() == Some("local"));
         let enabled: Vec<String> = crate::commands::check::load(home)
             .into_iter()

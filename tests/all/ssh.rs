@@ -1,0 +1,193 @@
+//! SSH node pools against real OpenSSH (issue 5): sshd "hosts" on distinct
+//! loopback addresses, each with its own user and home.
+
+use crate::util::{wait_until, TestHome};
+use aloft_ssh::testing::{loopback, silent_listener, SshdHost};
+use std::time::{Duration, Instant};
+
+/// A home whose aloft key is authorised on `n` fresh sshd hosts, listed in
+/// its ssh_node_pools.yaml as pool `pool`.
+fn pool(home: &TestHome, first_ip: u8, users: &[&str]) -> Vec<SshdHost> {
+    let key = aloft_ssh::KeyPair::load_or_generate(&home.path().join("ssh")).expect("key");
+    let hosts: Vec<SshdHost> = users
+        .iter()
+        .enumerate()
+        .map(|(i, u)| SshdHost::start(loopback(first_ip + i as u8), u, &[&key.public_openssh()]))
+        .collect();
+    let mut yaml = String::from("pool:\n  hosts:\n");
+    for h in &hosts {
+        yaml.push_str(&format!(
+            "    - ip: {}\n      port: {}\n      user: {}\n",
+            h.ip(),
+            h.port(),
+            h.user()
+        ));
+    }
+    std::fs::write(home.path().join("ssh_node_pools.yaml"), yaml).expect("pools file");
+    hosts
+}
+
+#[test]
+fn two_node_pool_cluster_runs_jobs_and_gives_hosts_back() {
+    let home = TestHome::new();
+    let hosts = pool(&home, 30, &["aloft-pool-a", "aloft-pool-b"]);
+    let task = crate::util::root().join("examples/multinode_env.yaml");
+    let out = home
+        .run(&[
+            "launch",
+            "-y",
+            "-c",
+            "sshc",
+            "--infra",
+            "ssh/pool",
+            task.to_str().expect("p"),
+        ])
+        .ok();
+    let ips = format!("{}\n{}", hosts[0].ip(), hosts[1].ip());
+    for (role, rank) in [("head", 0), ("worker1", 1)] {
+        let prefix = format!("({role}, rank={rank},");
+        let has = |s: &str| out.lines().any(|l| l.starts_with(&prefix) && l.contains(s));
+        assert!(has(&format!("SKYPILOT_NODE_RANK={rank}")), "{out}");
+        assert!(
+            has("SKYPILOT_NUM_NODES=2") && has("GREETING=hello"),
+            "{out}"
+        );
+        assert!(
+            has(&format!("SKYPILOT_NODE_IPS={}", hosts[0].ip())),
+            "{out}"
+        );
+    }
+    let _ = ips;
+    // Each node is its own user and home.
+    let out = home
+        .run(&[
+            "exec",
+            "sshc",
+            "--num-nodes",
+            "2",
+            "echo \"$(whoami) $HOME\"",
+        ])
+        .ok();
+    assert!(
+        out.contains("aloft-pool-a /home/aloft-pool-a")
+            && out.contains("aloft-pool-b /home/aloft-pool-b"),
+        "{out}"
+    );
+    let v = home.run(&["status", "--json"]).json();
+    assert_eq!(v[0]["provider"], "ssh");
+    assert_eq!(v[0]["region"], "pool");
+
+    // The pool is used up: a second cluster cannot get hosts.
+    let err = home
+        .run(&[
+            "launch", "-y", "-c", "second", "--infra", "ssh/pool", "echo hi",
+        ])
+        .fails_with(3);
+    assert!(err.contains("0 free host(s) of 2"), "{err}");
+
+    // A dropped client connection does not stop the job; logs follow again.
+    let mut client = home
+        .cmd(&[
+            "exec",
+            "sshc",
+            "for i in $(seq 1 30); do echo tick-$i; sleep 0.1; done",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    std::thread::sleep(Duration::from_millis(1200));
+    client.kill().expect("kill");
+    let _ = client.wait();
+    let logs = home.run(&["logs", "sshc", "3"]).ok();
+    assert!(
+        logs.contains("tick-1\n") && logs.contains("tick-30"),
+        "{logs}"
+    );
+
+    home.run(&["down", "-y", "sshc"]).ok();
+    assert!(
+        !hosts[0].home().join(".aloft/agent/sshc").exists(),
+        "the agent's directory stayed on the head"
+    );
+    // Hosts went back to the pool.
+    let out = home
+        .run(&[
+            "launch",
+            "-y",
+            "-c",
+            "again",
+            "--infra",
+            "ssh/pool",
+            "echo back-$(whoami)",
+        ])
+        .ok();
+    assert!(out.contains("back-aloft-pool-a"), "{out}");
+}
+
+#[test]
+fn a_changed_host_key_is_refused_and_a_silent_host_times_out() {
+    let home = TestHome::new();
+    let mut hosts = pool(&home, 40, &["aloft-pool-c"]);
+    home.run(&[
+        "launch",
+        "-y",
+        "-c",
+        "pin",
+        "--infra",
+        "ssh/pool",
+        "echo pinned",
+    ])
+    .ok();
+    home.run(&["down", "-y", "pin"]).ok();
+    hosts[0].restart_with_new_host_key();
+    let err = home.run(&[
+        "launch", "-y", "-c", "pin2", "--infra", "ssh/pool", "echo no",
+    ]);
+    assert_ne!(err.status, 0);
+    assert!(
+        err.stderr.matches("SHA256:").count() >= 2,
+        "both fingerprints: {}",
+        err.stderr
+    );
+    assert!(
+        home.run(&["status", "--json"])
+            .json()
+            .as_array()
+            .expect("a")
+            .is_empty(),
+        "refused launch left a record"
+    );
+
+    // A host that accepts TCP but never speaks SSH.
+    let (_listener, port) = silent_listener(loopback(49));
+    let yaml = format!(
+        "quiet:\n  user: nobody\n  hosts:\n    - ip: {}\n      port: {port}\n",
+        loopback(49)
+    );
+    std::fs::write(home.path().join("ssh_node_pools.yaml"), yaml).expect("write");
+    let t = Instant::now();
+    let mut cmd = home.cmd(&[
+        "launch",
+        "-y",
+        "-c",
+        "quiet",
+        "--infra",
+        "ssh/quiet",
+        "echo no",
+    ]);
+    cmd.env("ALOFT_SSH_TIMEOUT", "2");
+    let run = home.output(cmd);
+    assert_ne!(run.status, 0);
+    assert!(
+        t.elapsed() < Duration::from_secs(10),
+        "took {:?}",
+        t.elapsed()
+    );
+    assert!(run.stderr.contains("no answer within 2s"), "{}", run.stderr);
+    assert!(wait_until(1, || home
+        .run(&["status", "--json"])
+        .json()
+        .as_array()
+        .is_some_and(|a| a.is_empty())));
+}
