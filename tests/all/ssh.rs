@@ -191,3 +191,60 @@ fn a_changed_host_key_is_refused_and_a_silent_host_times_out() {
         .as_array()
         .is_some_and(|a| a.is_empty())));
 }
+
+/// Benchmark, not a test (run by bench/ssh.sh): on an UP 1-node pool
+/// cluster, the round trip of a command over russh (one reused session)
+/// and of `aloft exec` (whole CLI, through the agent), against OpenSSH's
+/// `ssh host true` to the same sshd, in one run.
+#[test]
+#[ignore = "benchmark: bench/ssh.sh runs it"]
+fn bench_exec_roundtrip() {
+    let home = TestHome::new();
+    let hosts = pool(&home, 60, &["aloft-bench"]);
+    home.run(&["launch", "-y", "-c", "bench", "--infra", "ssh/pool", "echo up"]).ok();
+    let n = 21;
+    let median = |mut v: Vec<Duration>| {
+        v.sort();
+        v[v.len() / 2].as_secs_f64() * 1e3
+    };
+    let key = home.path().join("ssh/aloft_ed25519");
+    let openssh: Vec<Duration> = (0..n)
+        .map(|_| {
+            let t = Instant::now();
+            let ok = std::process::Command::new("ssh")
+                .args(["-i", key.to_str().expect("p"), "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR", "-p"])
+                .arg(hosts[0].port().to_string())
+                .arg(format!("{}@{}", hosts[0].user(), hosts[0].ip()))
+                .arg("true")
+                .status()
+                .expect("ssh")
+                .success();
+            assert!(ok);
+            t.elapsed()
+        })
+        .collect();
+    let rt = tokio::runtime::Runtime::new().expect("rt");
+    let russh: Vec<Duration> = rt.block_on(async {
+        let keys = aloft_ssh::KeyPair::load_or_generate(&home.path().join("ssh")).expect("key");
+        let known = aloft_ssh::KnownHosts::new(home.path().join("known_hosts"));
+        let s = aloft_ssh::Session::connect(&hosts[0].target(), &keys, &known, Duration::from_secs(10)).await.expect("connect");
+        let mut v = Vec::new();
+        for _ in 0..n {
+            let t = Instant::now();
+            let out = s.exec("true", &[], None).await.expect("exec");
+            assert_eq!(out.status, 0);
+            v.push(t.elapsed());
+        }
+        v
+    });
+    let exec: Vec<Duration> = (0..n)
+        .map(|_| {
+            let t = Instant::now();
+            home.run(&["exec", "bench", "true"]).ok();
+            t.elapsed()
+        })
+        .collect();
+    println!("russh exec `true`, one reused session:   {:.1} ms (median of {n})", median(russh));
+    println!("OpenSSH `ssh host true` (new connection): {:.1} ms (median of {n})", median(openssh));
+    println!("aloft exec CLUSTER true (CLI + agent job): {:.1} ms (median of {n})", median(exec));
+}
