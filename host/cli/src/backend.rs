@@ -231,14 +231,7 @@ pub async fn start_agent(home: &Path, cluster: &Cluster) -> Result<()> {
 /// Syncs the task's workdir to `~/sky_workdir` and its file mounts, on
 /// every node of the cluster.
 pub async fn sync_files(cluster: &Cluster, task: &Task, base: &Path) -> Result<()> {
-    let resolve = |p: &str| -> PathBuf {
-        let p = shellexpand_home(p);
-        if p.is_absolute() {
-            p
-        } else {
-            base.join(p)
-        }
-    };
+    let resolve = |p: &str| local_path(p, base);
     if let Some(w) = &task.workdir {
         match w {
             Workdir::Path(p) => {
@@ -289,22 +282,24 @@ pub async fn sync_files(cluster: &Cluster, task: &Task, base: &Path) -> Result<(
     Ok(())
 }
 
-fn shellexpand_home(p: &str) -> PathBuf {
-    match (p.strip_prefix("~/"), std::env::var_os("HOME")) {
+/// A path on this machine from a task or a config file: `~/` is this
+/// user's home, relative paths are under `base`.
+pub fn local_path(p: &str, base: &Path) -> PathBuf {
+    let p = match (p.strip_prefix("~/"), std::env::var_os("HOME")) {
         (Some(rest), Some(h)) => PathBuf::from(h).join(rest),
         _ => PathBuf::from(p),
+    };
+    if p.is_absolute() {
+        p
+    } else {
+        base.join(p)
     }
 }
 
 /// Checks the task's local files exist before anything is created.
 pub fn check_files(task: &Task, base: &Path) -> Result<()> {
     if let Some(Workdir::Path(p)) = &task.workdir {
-        let src = shellexpand_home(p);
-        let src = if src.is_absolute() {
-            src
-        } else {
-            base.join(src)
-        };
+        let src = local_path(p, base);
         if !src.is_dir() {
             return Err(crate::Exit {
                 code: 2,

@@ -80,10 +80,7 @@ pub fn load(home: &Path) -> Result<Pools> {
 }
 
 fn expand(p: &str) -> PathBuf {
-    match (p.strip_prefix("~/"), std::env::var_os("HOME")) {
-        (Some(rest), Some(h)) => PathBuf::from(h).join(rest),
-        _ => PathBuf::from(p),
-    }
+    crate::backend::local_path(p, Path::new(""))
 }
 
 /// Parses pools text; errors name the file, the pool and the host.

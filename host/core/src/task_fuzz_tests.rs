@@ -14,44 +14,9 @@ use super::*;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 
-const KEYS: &[&str] = &[
-    "name",
-    "workdir",
-    "num_nodes",
-    "resources",
-    "setup",
-    "run",
-    "envs",
-    "secrets",
-    "file_mounts",
-    "service",
-    "config",
-    "volumes",
-    "event_callback",
-    "pool",
-    "infra",
-    "cloud",
-    "region",
-    "zone",
-    "instance_type",
-    "cpus",
-    "memory",
-    "accelerators",
-    "accelerator_args",
-    "use_spot",
-    "job_recovery",
-    "spot_recovery",
-    "disk_size",
-    "disk_tier",
-    "network_tier",
-    "ports",
-    "labels",
-    "image_id",
-    "autostop",
-    "max_hourly_cost",
-    "any_of",
-    "ordered",
-    "priority",
+/// Keys the generators draw from: the parser's own key lists, plus keys of
+/// the nested sections and a few YAML oddities.
+const EXTRA_KEYS: &[&str] = &[
     "readiness_probe",
     "replica_policy",
     "replicas",
@@ -83,6 +48,13 @@ const KEYS: &[&str] = &[
     "BUCKET",
     "X",
 ];
+
+fn keys() -> Vec<&'static str> {
+    let mut all: Vec<&'static str> = super::parse::TASK_KEYS.to_vec();
+    all.extend_from_slice(super::resources::RESOURCES_KEYS);
+    all.extend_from_slice(EXTRA_KEYS);
+    all
+}
 
 const STRINGS: &[&str] = &[
     "",
@@ -233,7 +205,7 @@ fn scalar() -> impl Strategy<Value = Value> {
 
 fn key() -> impl Strategy<Value = Value> {
     prop_oneof![
-        6 => prop::sample::select(KEYS).prop_map(|k| Value::String(k.to_string())),
+        6 => prop::sample::select(keys()).prop_map(|k| Value::String(k.to_string())),
         1 => scalar(),
     ]
 }
@@ -266,7 +238,7 @@ fn leaf() -> BoxedStrategy<Value> {
         1 => (0i64..10).prop_map(Value::from),
         2 => scalar(),
         1 => prop::collection::vec(s(), 0..3).prop_map(Value::Sequence),
-        1 => prop::collection::vec((prop::sample::select(KEYS), scalar()), 0..3)
+        1 => prop::collection::vec((prop::sample::select(keys()), scalar()), 0..3)
             .prop_map(|kv| Value::Mapping(kv.into_iter().map(|(k, v)| (Value::from(k), v)).collect())),
     ]
     .boxed()
