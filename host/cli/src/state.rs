@@ -359,6 +359,8 @@ mod tests {
             handle: Handle {
                 nodes: vec![],
                 agent_dir: "/x".into(),
+                exe: Some("/h/.aloft/bin/aloft".into()),
+                internal_key: None,
             },
             autostop_minutes: Some(5.0),
             autostop_down: true,
