@@ -201,7 +201,10 @@ fn a_changed_host_key_is_refused_and_a_silent_host_times_out() {
 fn bench_exec_roundtrip() {
     let home = TestHome::new();
     let hosts = pool(&home, 60, &["aloft-bench"]);
-    home.run(&["launch", "-y", "-c", "bench", "--infra", "ssh/pool", "echo up"]).ok();
+    home.run(&[
+        "launch", "-y", "-c", "bench", "--infra", "ssh/pool", "echo up",
+    ])
+    .ok();
     let n = 21;
     let median = |mut v: Vec<Duration>| {
         v.sort();
@@ -212,7 +215,17 @@ fn bench_exec_roundtrip() {
         .map(|_| {
             let t = Instant::now();
             let ok = std::process::Command::new("ssh")
-                .args(["-i", key.to_str().expect("p"), "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR", "-p"])
+                .args([
+                    "-i",
+                    key.to_str().expect("p"),
+                    "-o",
+                    "StrictHostKeyChecking=no",
+                    "-o",
+                    "UserKnownHostsFile=/dev/null",
+                    "-o",
+                    "LogLevel=ERROR",
+                    "-p",
+                ])
                 .arg(hosts[0].port().to_string())
                 .arg(format!("{}@{}", hosts[0].user(), hosts[0].ip()))
                 .arg("true")
@@ -227,7 +240,10 @@ fn bench_exec_roundtrip() {
     let russh: Vec<Duration> = rt.block_on(async {
         let keys = aloft_ssh::KeyPair::load_or_generate(&home.path().join("ssh")).expect("key");
         let known = aloft_ssh::KnownHosts::new(home.path().join("known_hosts"));
-        let s = aloft_ssh::Session::connect(&hosts[0].target(), &keys, &known, Duration::from_secs(10)).await.expect("connect");
+        let s =
+            aloft_ssh::Session::connect(&hosts[0].target(), &keys, &known, Duration::from_secs(10))
+                .await
+                .expect("connect");
         let mut v = Vec::new();
         for _ in 0..n {
             let t = Instant::now();
@@ -244,7 +260,49 @@ fn bench_exec_roundtrip() {
             t.elapsed()
         })
         .collect();
-    println!("russh exec `true`, one reused session:   {:.1} ms (median of {n})", median(russh));
-    println!("OpenSSH `ssh host true` (new connection): {:.1} ms (median of {n})", median(openssh));
-    println!("aloft exec CLUSTER true (CLI + agent job): {:.1} ms (median of {n})", median(exec));
+    println!(
+        "russh exec `true`, one reused session:   {:.1} ms (median of {n})",
+        median(russh)
+    );
+    println!(
+        "OpenSSH `ssh host true` (new connection): {:.1} ms (median of {n})",
+        median(openssh)
+    );
+    println!(
+        "aloft exec CLUSTER true (CLI + agent job): {:.1} ms (median of {n})",
+        median(exec)
+    );
+}
+
+#[test]
+fn status_refresh_marks_an_unreachable_head_init() {
+    let home = TestHome::new();
+    let mut hosts = pool(&home, 50, &["aloft-pool-d"]);
+    home.run(&[
+        "launch", "-y", "-c", "gone", "--infra", "ssh/pool", "echo up",
+    ])
+    .ok();
+    home.run(&["status", "-r"]).ok();
+    assert_eq!(home.run(&["status", "--json"]).json()[0]["status"], "UP");
+    hosts[0].stop();
+    let mut cmd = home.cmd(&["status", "-r"]);
+    cmd.env("ALOFT_SSH_TIMEOUT", "2");
+    let run = home.output(cmd);
+    assert_eq!(run.status, 0, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("warning: cluster gone"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(home.run(&["status", "--json"]).json()[0]["status"], "INIT");
+    // Its record stays: down still cleans up what it can and forgets it.
+    let mut cmd = home.cmd(&["down", "-y", "gone"]);
+    cmd.env("ALOFT_SSH_TIMEOUT", "2");
+    home.output(cmd).ok();
+    assert!(home
+        .run(&["status", "--json"])
+        .json()
+        .as_array()
+        .expect("a")
+        .is_empty());
 }

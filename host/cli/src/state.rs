@@ -287,15 +287,7 @@ pub struct ClusterLock {
 impl ClusterLock {
     /// Waits for and takes the lock.
     pub fn acquire(home: &Path, cluster: &str) -> Result<ClusterLock> {
-        let dir = home.join("locks");
-        std::fs::create_dir_all(&dir).with_context(|| dir.display().to_string())?;
-        let path = dir.join(format!("{cluster}.lock"));
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .with_context(|| path.display().to_string())?;
+        let (file, path) = lock_file(home, cluster)?;
         file.lock()
             .with_context(|| format!("locking {}", path.display()))?;
         Ok(ClusterLock {
@@ -303,6 +295,36 @@ impl ClusterLock {
             _path: path,
         })
     }
+
+    /// Takes the lock if nobody holds it; `None` if a command is changing
+    /// the cluster right now.
+    pub fn try_acquire(home: &Path, cluster: &str) -> Result<Option<ClusterLock>> {
+        let (file, path) = lock_file(home, cluster)?;
+        match file.try_lock() {
+            Ok(()) => Ok(Some(ClusterLock {
+                _file: file,
+                _path: path,
+            })),
+            Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+            Err(std::fs::TryLockError::Error(e)) => {
+                Err(e).with_context(|| format!("locking {}", path.display()))
+            }
+        }
+    }
+}
+
+/// Opens (creating) `$ALOFT_HOME/locks/<name>.lock`.
+fn lock_file(home: &Path, cluster: &str) -> Result<(std::fs::File, PathBuf)> {
+    let dir = home.join("locks");
+    std::fs::create_dir_all(&dir).with_context(|| dir.display().to_string())?;
+    let path = dir.join(format!("{cluster}.lock"));
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| path.display().to_string())?;
+    Ok((file, path))
 }
 
 /// Whether a name is `[a-z0-9-]`, 1..=63 characters, not starting with '-'.

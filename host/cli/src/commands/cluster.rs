@@ -57,7 +57,14 @@ impl Status {
         let state = State::open(&home)?;
         if self.refresh {
             for c in state.clusters()? {
-                if self.clusters.is_empty() || self.clusters.contains(&c.name) {
+                if !self.clusters.is_empty() && !self.clusters.contains(&c.name) {
+                    continue;
+                }
+                // A cluster another command is changing is left to it.
+                let Some(_lock) = ClusterLock::try_acquire(&home, &c.name)? else {
+                    continue;
+                };
+                if let Some(c) = state.cluster(&c.name)? {
                     refresh(&state, &c).await?;
                 }
             }
@@ -108,20 +115,26 @@ impl Status {
     }
 }
 
-/// Brings one record in line with reality (local: the agent directory must
-/// exist; an UP cluster whose daemon died is restarted).
+/// Brings one record in line with reality: a local cluster whose directory
+/// is gone is forgotten; an UP cluster's agent is restarted if it died; an
+/// UP cluster whose head cannot be reached goes to INIT (and back to UP once
+/// it answers again).
 async fn refresh(state: &State, c: &Cluster) -> Result<()> {
-    if c.provider != "local" {
-        return Ok(());
-    }
-    if !std::path::Path::new(&c.handle.agent_dir).exists() {
+    if c.provider == "local" && !std::path::Path::new(&c.handle.agent_dir).exists() {
         state.remove(&c.name)?;
         return Ok(());
     }
-    if c.status == ClusterStatus::Up {
-        agent_json(c, "ensure", &[], None).await?;
+    if !matches!(c.status, ClusterStatus::Up | ClusterStatus::Init) {
+        return Ok(());
     }
-    Ok(())
+    match agent_json(c, "ensure", &[], None).await {
+        Ok(_) if c.status == ClusterStatus::Init => state.set_status(&c.name, ClusterStatus::Up),
+        Ok(_) => Ok(()),
+        Err(e) => {
+            eprintln!("warning: cluster {}: {e:#}", c.name);
+            state.set_status(&c.name, ClusterStatus::Init)
+        }
+    }
 }
 
 fn confirm(what: &str, yes: bool) -> Result<()> {
