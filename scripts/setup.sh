@@ -10,7 +10,7 @@ scripts/build-all.sh
 ALOFT="$ROOT/target/release/aloft"
 for dir in build/plugins/*/; do
     name=$(basename "$dir")
-    case "$name" in fixture-*) continue ;; esac
+    case "$name" in fixture-* | sim) continue ;; esac  # test-only plugins
     "$ALOFT" provider install "$dir"
 done
 echo "aloft is at $ALOFT" >&2

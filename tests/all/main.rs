@@ -5,6 +5,7 @@
 //! scripts/pack-all.sh), each test in its own temporary `ALOFT_HOME`.
 
 mod dryrun;
+mod failover;
 mod local;
 mod plugins;
 mod ssh;

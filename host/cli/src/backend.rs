@@ -376,6 +376,14 @@ pub async fn stop_cluster(state: &State, cluster: &Cluster) -> Result<()> {
             cluster.name
         );
     }
+    if cluster.provider != "local" {
+        bail!(
+            "cluster {}: stopping clusters on {} is not supported yet\nhint: aloft down {}",
+            cluster.name,
+            cluster.provider,
+            cluster.name
+        );
+    }
     if cluster.status != ClusterStatus::Stopped {
         agent_json(cluster, "shutdown", &[], None).await?;
     }
@@ -392,6 +400,13 @@ pub async fn start_cluster(home: &Path, state: &State, cluster: &Cluster) -> Res
 /// and its record.
 pub async fn down_cluster(home: &Path, state: &State, cluster: &Cluster) -> Result<()> {
     let dir = cluster_dir(home, &cluster.name);
+    if cluster.provider != "ssh" && cluster.provider != "local" {
+        crate::cloud::terminate(home, cluster).await?;
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir).with_context(|| format!("removing {}", dir.display()))?;
+        }
+        return state.remove(&cluster.name);
+    }
     if cluster.provider == "ssh" {
         crate::ssh_pool::teardown(home, cluster).await;
         if dir.exists() {

@@ -7,6 +7,7 @@
 
 mod backend;
 mod catalogs;
+mod cloud;
 mod commands;
 mod home;
 mod local;

@@ -128,7 +128,7 @@ pub async fn provision(
     }
 }
 
-async fn bootstrap(home: &Path, cluster: &mut Cluster, want: &Want) -> Result<()> {
+pub(crate) async fn bootstrap(home: &Path, cluster: &mut Cluster, want: &Want) -> Result<()> {
     stage(&format!(
         "Detecting resources of {} host(s)",
         cluster.num_nodes
@@ -170,7 +170,8 @@ async fn bootstrap(home: &Path, cluster: &mut Cluster, want: &Want) -> Result<()
     let head_home = cluster.handle.nodes[0].home.clone();
     cluster.handle.agent_dir = format!("{head_home}/.aloft/agent/{}", cluster.name);
     let exe = format!("{head_home}/.aloft/bin/aloft");
-    cluster.resources = {
+    if cluster.provider == "ssh" {
+        cluster.resources = {
         let m = &machines[0];
         format!(
             "{}x ssh(cpus={}, mem={:.0}{})",
@@ -182,6 +183,7 @@ async fn bootstrap(home: &Path, cluster: &mut Cluster, want: &Want) -> Result<()
                 .unwrap_or_default()
         )
     };
+    }
     stage("Installing the agent on the head node");
     let head = runner(cluster, 0)?;
     let local_exe = crate::backend::aloft_exe()?;

@@ -44,7 +44,9 @@ impl Default for Limits {
             Op::StopInstances,
             Op::TerminateInstances,
         ] {
-            deadlines.insert(op, Duration::from_secs(120));
+            // A provider answers once the request is taken; waiting for the
+            // instances is polling with query-instances.
+            deadlines.insert(op, Duration::from_secs(30));
         }
         Limits {
             memory_bytes: 512 << 20,

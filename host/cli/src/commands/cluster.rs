@@ -127,6 +127,23 @@ async fn refresh(state: &State, c: &Cluster) -> Result<()> {
     if !matches!(c.status, ClusterStatus::Up | ClusterStatus::Init) {
         return Ok(());
     }
+    if c.provider != "local" && c.provider != "ssh" {
+        // Ask the provider: a preempted or vanished instance makes the
+        // cluster INIT (as SkyPilot shows it).
+        let home = crate::home::aloft_home()?;
+        let running = crate::cloud::query(&home, c)
+            .await?
+            .into_iter()
+            .filter(|i| i.state == aloft_core::provider::InstanceState::Running)
+            .count();
+        if running < c.num_nodes as usize {
+            eprintln!(
+                "warning: cluster {}: {running} of {} instance(s) running (preempted or gone)",
+                c.name, c.num_nodes
+            );
+            return state.set_status(&c.name, ClusterStatus::Init);
+        }
+    }
     match agent_json(c, "ensure", &[], None).await {
         Ok(_) if c.status == ClusterStatus::Init => state.set_status(&c.name, ClusterStatus::Up),
         Ok(_) => Ok(()),

@@ -44,6 +44,9 @@ pub struct Launch {
     /// Skip the task's setup.
     #[arg(long)]
     pub no_setup: bool,
+    /// When every place fails, keep trying (with backoff) until one works.
+    #[arg(long)]
+    pub retry_until_up: bool,
     #[command(flatten)]
     pub task: TaskArgs,
 }
@@ -318,14 +321,20 @@ impl Launch {
             }
             .into());
         };
-        let c = outcome.chosen;
-        Err(anyhow::anyhow!(
-            "chose {} {} in {}, but provisioning on {} is not available yet\nhint: --infra local runs on this machine",
-            c.provider,
-            c.instance_type,
-            c.region,
-            c.provider
-        ))
+        let _ = outcome;
+        crate::cloud::provision(
+            home,
+            state,
+            crate::cloud::Request {
+                name,
+                task,
+                wants: &wants,
+                order,
+                catalogs: &catalogs,
+                retry_until_up: self.retry_until_up,
+            },
+        )
+        .await
     }
 }
 
