@@ -17,11 +17,18 @@ struct Cloud {
 impl Cloud {
     fn start() -> Cloud {
         let rt = tokio::runtime::Runtime::new().expect("runtime");
-        let sim = rt.block_on(aloft_sim::Simulator::start(aloft_sim::Config::default())).expect("simulator");
+        let sim = rt
+            .block_on(aloft_sim::Simulator::start(aloft_sim::Config::default()))
+            .expect("simulator");
         let url = sim.url().to_string();
         let home = TestHome::new();
         home.install(&["sim"]);
-        let cloud = Cloud { rt, sim: Some(sim), url, home };
+        let cloud = Cloud {
+            rt,
+            sim: Some(sim),
+            url,
+            home,
+        };
         let v = cloud.run(&["check", "--json"]).json();
         assert_eq!(v["sim"]["enabled"], true, "{v}");
         cloud
@@ -29,7 +36,8 @@ impl Cloud {
 
     fn cmd(&self, args: &[&str]) -> std::process::Command {
         let mut c = self.home.cmd(args);
-        c.env("ALOFT_SIM_URL", &self.url).env("ALOFT_PLUGIN_DEADLINES", "run-instances=2s,default=5s");
+        c.env("ALOFT_SIM_URL", &self.url)
+            .env("ALOFT_PLUGIN_DEADLINES", "run-instances=2s,default=5s");
         c
     }
 
@@ -39,7 +47,10 @@ impl Cloud {
 
     fn control(&self, what: &str, body: Value) -> Value {
         let client = aloft_sim::Client::new(&self.url);
-        let (status, v) = self.rt.block_on(client.post(&format!("/v1/control/{what}"), &body)).expect("control");
+        let (status, v) = self
+            .rt
+            .block_on(client.post(&format!("/v1/control/{what}"), &body))
+            .expect("control");
         assert_eq!(status, 200, "{what}: {v}");
         v
     }
@@ -50,7 +61,9 @@ impl Cloud {
         for region in ["sim-east", "sim-west"] {
             let (_, v) = self
                 .rt
-                .block_on(client.get(&format!("/v1/instances?cluster_name={cluster}&region={region}")))
+                .block_on(client.get(&format!(
+                    "/v1/instances?cluster_name={cluster}&region={region}"
+                )))
                 .expect("list");
             all.extend(v.as_array().cloned().unwrap_or_default());
         }
@@ -59,7 +72,10 @@ impl Cloud {
 
     fn calls(&self) -> u64 {
         let client = aloft_sim::Client::new(&self.url);
-        let (_, v) = self.rt.block_on(client.get("/v1/control/calls")).expect("calls");
+        let (_, v) = self
+            .rt
+            .block_on(client.get("/v1/control/calls"))
+            .expect("calls");
         v["total"].as_u64().unwrap_or(0)
     }
 }
@@ -89,10 +105,16 @@ fn capacity_failover_goes_to_the_next_zone_then_region() {
     let run = launch(&c, "z", &[]);
     let (out, err) = run.ok_with_stderr();
     assert!(out.contains("running-on-sim-"), "{out}");
-    assert!(err.contains("✗ sim/sim-east/sim-east-a") && err.contains("no capacity"), "{err}");
+    assert!(
+        err.contains("✗ sim/sim-east/sim-east-a") && err.contains("no capacity"),
+        "{err}"
+    );
     let v = c.run(&["status", "--json"]).json();
     assert_eq!(v[0]["zone"], "sim-east-b");
-    assert!(err.contains("up on sim/sim-east/sim-east-b after 1 failed attempt(s)"), "{err}");
+    assert!(
+        err.contains("up on sim/sim-east/sim-east-b after 1 failed attempt(s)"),
+        "{err}"
+    );
     c.run(&["down", "-y", "z"]).ok();
     assert!(c.instances("z").is_empty(), "down left instances");
 
@@ -109,7 +131,10 @@ fn quota_blocks_the_region_and_a_hanging_region_costs_its_deadline() {
     c.control("quota", json!({ "region": "sim-east", "exceeded": true }));
     let (_, err) = launch(&c, "q", &[]).ok_with_stderr();
     // One quota error blocks the whole region: sim-east-b is not tried.
-    assert!(err.contains("✗ sim/sim-east/sim-east-a") && err.contains("quota"), "{err}");
+    assert!(
+        err.contains("✗ sim/sim-east/sim-east-a") && err.contains("quota"),
+        "{err}"
+    );
     assert!(!err.contains("✗ sim/sim-east/sim-east-b"), "{err}");
     assert_eq!(c.run(&["status", "--json"]).json()[0]["region"], "sim-west");
     c.run(&["down", "-y", "q"]).ok();
@@ -119,7 +144,11 @@ fn quota_blocks_the_region_and_a_hanging_region_costs_its_deadline() {
     let t = Instant::now();
     let (_, err) = launch(&c, "h", &[]).ok_with_stderr();
     assert!(err.contains("no answer within 2s"), "{err}");
-    assert!(t.elapsed() < Duration::from_secs(20), "took {:?}", t.elapsed());
+    assert!(
+        t.elapsed() < Duration::from_secs(20),
+        "took {:?}",
+        t.elapsed()
+    );
     assert_eq!(c.run(&["status", "--json"]).json()[0]["region"], "sim-west");
     c.control("hang", json!({ "region": "sim-east", "hang": false }));
 }
@@ -133,12 +162,21 @@ fn every_place_out_is_a_clear_error_with_nothing_left_behind() {
     let before = c.calls();
     let err = launch(&c, "none", &[]).fails_with(3);
     assert!(err.contains("could not provision none; tried:"), "{err}");
-    for place in ["sim/sim-east/sim-east-a", "sim/sim-east/sim-east-b", "sim/sim-west/sim-west-a"] {
+    for place in [
+        "sim/sim-east/sim-east-a",
+        "sim/sim-east/sim-east-b",
+        "sim/sim-west/sim-west-a",
+    ] {
         assert!(err.contains(place), "{place} missing from:\n{err}");
     }
     assert!(err.contains("hint: --retry-until-up"), "{err}");
     assert!(c.instances("none").is_empty(), "instances left behind");
-    assert!(c.run(&["status", "--json"]).json().as_array().expect("a").is_empty());
+    assert!(c
+        .run(&["status", "--json"])
+        .json()
+        .as_array()
+        .expect("a")
+        .is_empty());
     assert!(c.calls() > before);
 }
 
@@ -148,11 +186,18 @@ fn spot_preemption_of_an_up_cluster_shows_in_status_refresh() {
     launch(&c, "spot", &["--use-spot"]).ok();
     let v = c.run(&["status", "--json"]).json();
     assert_eq!(v[0]["status"], "UP");
-    assert!(v[0]["resources"].as_str().unwrap_or("").contains("[spot]"), "{v}");
+    assert!(
+        v[0]["resources"].as_str().unwrap_or("").contains("[spot]"),
+        "{v}"
+    );
     c.control("preempt", json!({ "cluster_name": "spot" }));
     let mut cmd = c.cmd(&["status", "-r"]);
     cmd.env("ALOFT_SSH_TIMEOUT", "2");
     let run = c.home.output(cmd);
-    assert!(run.stderr.contains("0 of 1 instance(s) running"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("0 of 1 instance(s) running"),
+        "{}",
+        run.stderr
+    );
     assert_eq!(c.run(&["status", "--json"]).json()[0]["status"], "INIT");
 }

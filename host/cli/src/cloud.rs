@@ -39,7 +39,10 @@ fn load(host: &PluginHost, home: &Path, provider: &str) -> Result<LoadedPlugin> 
 
 /// Provisions the cluster, failing over until it is up or nothing is left.
 pub async fn provision(home: &Path, state: &State, r: Request<'_>) -> Result<Cluster> {
-    let host = PluginHost::new(home, aloft_plugin::Limits::from_env().map_err(anyhow::Error::msg)?)?;
+    let host = PluginHost::new(
+        home,
+        aloft_plugin::Limits::from_env().map_err(anyhow::Error::msg)?,
+    )?;
     let key = aloft_ssh::KeyPair::load_or_generate(&home.join("ssh"))?;
     let mut blocked: Vec<Block> = Vec::new();
     let mut attempts: Vec<String> = Vec::new();
@@ -50,29 +53,70 @@ pub async fn provision(home: &Path, state: &State, r: Request<'_>) -> Result<Clu
     loop {
         let Some(outcome) = plan(r.catalogs, r.wants, r.order, r.task.num_nodes, &blocked) else {
             if r.retry_until_up && !attempts.is_empty() {
-                eprintln!("  every place failed; retrying in {}s (--retry-until-up)", backoff.as_secs());
+                eprintln!(
+                    "  every place failed; retrying in {}s (--retry-until-up)",
+                    backoff.as_secs()
+                );
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(Duration::from_secs(300));
                 blocked.clear();
                 continue;
             }
-            let tried = if attempts.is_empty() { "  (no place satisfies the task)".to_string() } else { attempts.join("\n") };
-            return Err(Exit { code: 3, message: format!("could not provision {}; tried:\n{tried}\nhint: --retry-until-up keeps trying", r.name) }.into());
+            let tried = if attempts.is_empty() {
+                "  (no place satisfies the task)".to_string()
+            } else {
+                attempts.join("\n")
+            };
+            return Err(Exit {
+                code: 3,
+                message: format!(
+                    "could not provision {}; tried:\n{tried}\nhint: --retry-until-up keeps trying",
+                    r.name
+                ),
+            }
+            .into());
         };
         let c = outcome.chosen;
-        let place = format!("{}/{}{}", c.provider, c.region, c.zone.as_ref().map(|z| format!("/{z}")).unwrap_or_default());
-        stage(&format!("Provisioning {} x {}{} on {place} (${:.2}/h)", c.num_nodes, c.instance_type, if c.use_spot { " [spot]" } else { "" }, c.hourly_cost));
+        let place = format!(
+            "{}/{}{}",
+            c.provider,
+            c.region,
+            c.zone.as_ref().map(|z| format!("/{z}")).unwrap_or_default()
+        );
+        stage(&format!(
+            "Provisioning {} x {}{} on {place} (${:.2}/h)",
+            c.num_nodes,
+            c.instance_type,
+            if c.use_spot { " [spot]" } else { "" },
+            c.hourly_cost
+        ));
         let plugin = load(&host, home, &c.provider)?;
-        let cref = ClusterRef { cluster_name: r.name.to_string(), region: c.region.clone(), zone: c.zone.clone() };
+        let cref = ClusterRef {
+            cluster_name: r.name.to_string(),
+            region: c.region.clone(),
+            zone: c.zone.clone(),
+        };
         let request = RunRequest {
             cluster: cref.clone(),
             node_count: r.task.num_nodes,
             instance_type: c.instance_type.clone(),
             use_spot: c.use_spot,
-            disk_size_gib: r.task.resources.candidates.first().and_then(|x| x.disk_size).unwrap_or(256),
+            disk_size_gib: r
+                .task
+                .resources
+                .candidates
+                .first()
+                .and_then(|x| x.disk_size)
+                .unwrap_or(256),
             disk_tier: None,
             image_id: None,
-            ports: r.task.resources.candidates.first().map(|x| x.ports.clone()).unwrap_or_default(),
+            ports: r
+                .task
+                .resources
+                .candidates
+                .first()
+                .map(|x| x.ports.clone())
+                .unwrap_or_default(),
             labels: vec![("aloft-cluster".into(), r.name.to_string())],
             ssh_public_key: key.public_openssh(),
         };
@@ -80,15 +124,23 @@ pub async fn provision(home: &Path, state: &State, r: Request<'_>) -> Result<Clu
         state.put(&cluster)?;
         calls += 1;
         let result = match plugin.call(Call::RunInstances(request)).await {
-            Ok(Reply::Instances(v)) => wait_running(&plugin, &cref, r.task.num_nodes, v, &mut calls).await,
-            Ok(other) => Err(CallError::Trap { plugin: plugin.label(), op: "run-instances", message: format!("unexpected reply {other:?}") }),
+            Ok(Reply::Instances(v)) => {
+                wait_running(&plugin, &cref, r.task.num_nodes, v, &mut calls).await
+            }
+            Ok(other) => Err(CallError::Trap {
+                plugin: plugin.label(),
+                op: "run-instances",
+                message: format!("unexpected reply {other:?}"),
+            }),
             Err(e) => Err(e),
         };
         match result {
             Ok(instances) => {
                 cluster.handle.nodes = nodes(&instances)?;
                 state.put(&cluster)?;
-                if let Err(e) = crate::ssh_pool::bootstrap(home, &mut cluster, &Want::default()).await {
+                if let Err(e) =
+                    crate::ssh_pool::bootstrap(home, &mut cluster, &Want::default()).await
+                {
                     let _ = plugin.call(Call::TerminateInstances(cref)).await;
                     state.remove(r.name)?;
                     return Err(e.context(format!("setting up {} on {place}", r.name)));
@@ -137,12 +189,20 @@ fn record(name: &str, c: &Plan) -> Cluster {
             "{}x {}{}{}",
             c.num_nodes,
             c.instance_type,
-            c.accelerators.as_ref().map(|(n, k)| format!(" {{{n}:{k}}}")).unwrap_or_default(),
+            c.accelerators
+                .as_ref()
+                .map(|(n, k)| format!(" {{{n}:{k}}}"))
+                .unwrap_or_default(),
             if c.use_spot { " [spot]" } else { "" }
         ),
         status: ClusterStatus::Init,
         launched_at: now(),
-        handle: Handle { nodes: vec![], agent_dir: String::new(), exe: None, internal_key: None },
+        handle: Handle {
+            nodes: vec![],
+            agent_dir: String::new(),
+            exe: None,
+            internal_key: None,
+        },
         autostop_minutes: None,
         autostop_down: false,
         hourly_cost: c.hourly_cost,
@@ -152,18 +212,37 @@ fn record(name: &str, c: &Plan) -> Cluster {
 /// Which block an error earns, why (for the history), and whether the
 /// attempt may have started instances.
 fn classify(e: &CallError, c: &Plan) -> (Block, String, bool) {
-    let zone = Block { provider: c.provider.clone(), region: Some(c.region.clone()), zone: c.zone.clone(), instance_type: None };
-    let region = Block { zone: None, ..zone.clone() };
-    let provider = Block { provider: c.provider.clone(), ..Block::default() };
+    let zone = Block {
+        provider: c.provider.clone(),
+        region: Some(c.region.clone()),
+        zone: c.zone.clone(),
+        instance_type: None,
+    };
+    let region = Block {
+        zone: None,
+        ..zone.clone()
+    };
+    let provider = Block {
+        provider: c.provider.clone(),
+        ..Block::default()
+    };
     match e {
         CallError::Provider { error, .. } => match error {
-            ProviderError::Capacity(m) => (if c.zone.is_some() { zone } else { region }, format!("no capacity ({m})"), true),
+            ProviderError::Capacity(m) => (
+                if c.zone.is_some() { zone } else { region },
+                format!("no capacity ({m})"),
+                true,
+            ),
             ProviderError::Quota(m) => (region, format!("quota ({m})"), true),
             ProviderError::Auth(m) => (provider, format!("credentials refused ({m})"), false),
             ProviderError::Unsupported(m) => (provider, format!("unsupported ({m})"), false),
             other => (zone, other.to_string(), true),
         },
-        CallError::Deadline { deadline, .. } => (region, format!("no answer within {}s (deadline)", deadline.as_secs_f64()), false),
+        CallError::Deadline { deadline, .. } => (
+            region,
+            format!("no answer within {}s (deadline)", deadline.as_secs_f64()),
+            false,
+        ),
         other => (region, other.to_string(), true),
     }
 }
@@ -179,7 +258,11 @@ async fn wait_running(
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut instances = first;
     loop {
-        let running: Vec<Instance> = instances.iter().filter(|i| i.state == InstanceState::Running).cloned().collect();
+        let running: Vec<Instance> = instances
+            .iter()
+            .filter(|i| i.state == InstanceState::Running)
+            .cloned()
+            .collect();
         if running.len() >= n as usize {
             return Ok(running);
         }
@@ -187,7 +270,10 @@ async fn wait_running(
             return Err(CallError::Provider {
                 plugin: plugin.label(),
                 op: "query-instances",
-                error: ProviderError::Transient(format!("{} of {n} instances running after 60s", running.len())),
+                error: ProviderError::Transient(format!(
+                    "{} of {n} instances running after 60s",
+                    running.len()
+                )),
             });
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
@@ -206,7 +292,11 @@ fn nodes(instances: &[Instance]) -> Result<Vec<Node>> {
         .iter()
         .enumerate()
         .map(|(rank, i)| {
-            let ip = i.public_ip.clone().or_else(|| i.private_ip.clone()).ok_or_else(|| anyhow!("instance {} has no address", i.id))?;
+            let ip = i
+                .public_ip
+                .clone()
+                .or_else(|| i.private_ip.clone())
+                .ok_or_else(|| anyhow!("instance {} has no address", i.id))?;
             Ok(Node {
                 rank: rank as u32,
                 ip,
@@ -214,7 +304,11 @@ fn nodes(instances: &[Instance]) -> Result<Vec<Node>> {
                 cpus: 0.0,
                 gpus: vec![],
                 gpu_name: None,
-                ssh: Some(NodeSsh { user: i.ssh_user.clone(), port: i.ssh_port, identity_file: None }),
+                ssh: Some(NodeSsh {
+                    user: i.ssh_user.clone(),
+                    port: i.ssh_port,
+                    identity_file: None,
+                }),
             })
         })
         .collect()
@@ -222,18 +316,32 @@ fn nodes(instances: &[Instance]) -> Result<Vec<Node>> {
 
 /// Terminates a cloud cluster's instances.
 pub async fn terminate(home: &Path, cluster: &Cluster) -> Result<()> {
-    let host = PluginHost::new(home, aloft_plugin::Limits::from_env().map_err(anyhow::Error::msg)?)?;
+    let host = PluginHost::new(
+        home,
+        aloft_plugin::Limits::from_env().map_err(anyhow::Error::msg)?,
+    )?;
     let plugin = load(&host, home, &cluster.provider)?;
-    let cref = ClusterRef { cluster_name: cluster.name.clone(), region: cluster.region.clone().unwrap_or_default(), zone: cluster.zone.clone() };
+    let cref = ClusterRef {
+        cluster_name: cluster.name.clone(),
+        region: cluster.region.clone().unwrap_or_default(),
+        zone: cluster.zone.clone(),
+    };
     plugin.call(Call::TerminateInstances(cref)).await?;
     Ok(())
 }
 
 /// The cluster's instances as its provider sees them now.
 pub async fn query(home: &Path, cluster: &Cluster) -> Result<Vec<Instance>> {
-    let host = PluginHost::new(home, aloft_plugin::Limits::from_env().map_err(anyhow::Error::msg)?)?;
+    let host = PluginHost::new(
+        home,
+        aloft_plugin::Limits::from_env().map_err(anyhow::Error::msg)?,
+    )?;
     let plugin = load(&host, home, &cluster.provider)?;
-    let cref = ClusterRef { cluster_name: cluster.name.clone(), region: cluster.region.clone().unwrap_or_default(), zone: cluster.zone.clone() };
+    let cref = ClusterRef {
+        cluster_name: cluster.name.clone(),
+        region: cluster.region.clone().unwrap_or_default(),
+        zone: cluster.zone.clone(),
+    };
     match plugin.call(Call::QueryInstances(cref)).await? {
         Reply::Instances(v) => Ok(v),
         _ => Ok(Vec::new()),

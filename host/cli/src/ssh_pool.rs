@@ -172,17 +172,17 @@ pub(crate) async fn bootstrap(home: &Path, cluster: &mut Cluster, want: &Want) -
     let exe = format!("{head_home}/.aloft/bin/aloft");
     if cluster.provider == "ssh" {
         cluster.resources = {
-        let m = &machines[0];
-        format!(
-            "{}x ssh(cpus={}, mem={:.0}{})",
-            cluster.num_nodes,
-            m.cpus,
-            m.memory_gib,
-            m.gpu_name()
-                .map(|g| format!(", {g}:{}", m.gpus.len()))
-                .unwrap_or_default()
-        )
-    };
+            let m = &machines[0];
+            format!(
+                "{}x ssh(cpus={}, mem={:.0}{})",
+                cluster.num_nodes,
+                m.cpus,
+                m.memory_gib,
+                m.gpu_name()
+                    .map(|g| format!(", {g}:{}", m.gpus.len()))
+                    .unwrap_or_default()
+            )
+        };
     }
     stage("Installing the agent on the head node");
     let head = runner(cluster, 0)?;
