@@ -201,3 +201,37 @@ fn spot_preemption_of_an_up_cluster_shows_in_status_refresh() {
     );
     assert_eq!(c.run(&["status", "--json"]).json()[0]["status"], "INIT");
 }
+
+#[test]
+fn retry_until_up_waits_for_capacity_to_come_back() {
+    let c = Cloud::start();
+    for zone in ["sim-east-a", "sim-east-b", "sim-west-a"] {
+        c.control("capacity", json!({ "zone": zone, "capacity": 0 }));
+    }
+    let mut cmd = c.cmd(&[
+        "launch",
+        "-y",
+        "-c",
+        "patient",
+        "--cpus",
+        "2",
+        "--retry-until-up",
+        "echo finally-up",
+    ]);
+    cmd.stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let child = cmd.spawn().expect("spawn");
+    std::thread::sleep(Duration::from_millis(1500));
+    c.control("reset", json!({}));
+    let out = child.wait_with_output().expect("wait");
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "{stderr}");
+    assert!(stdout.contains("finally-up"), "{stdout}");
+    assert!(
+        stderr.contains("retrying in 2s (--retry-until-up)"),
+        "{stderr}"
+    );
+}
