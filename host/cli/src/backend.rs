@@ -408,7 +408,7 @@ pub async fn down_cluster(home: &Path, state: &State, cluster: &Cluster) -> Resu
         return state.remove(&cluster.name);
     }
     if cluster.provider == "ssh" {
-        crate::ssh_pool::teardown(home, cluster).await;
+        crate::ssh_pool::teardown(cluster).await;
         if dir.exists() {
             std::fs::remove_dir_all(&dir).with_context(|| format!("removing {}", dir.display()))?;
         }

@@ -121,7 +121,7 @@ pub async fn provision(
             Ok(cluster)
         }
         Err(e) => {
-            teardown(home, &cluster).await;
+            teardown(&cluster).await;
             let _ = state.remove(name);
             Err(e.context(format!("provisioning {name} on ssh/{pool}")))
         }
@@ -252,8 +252,7 @@ pub(crate) async fn bootstrap(home: &Path, cluster: &mut Cluster, want: &Want) -
 /// Stops the agent and jobs, and removes what bootstrap put on the hosts
 /// (the agent's directory, the internal key and its authorisations). Best
 /// effort: a host that does not answer is reported, not fatal.
-pub async fn teardown(home: &Path, cluster: &Cluster) {
-    let _ = home;
+pub async fn teardown(cluster: &Cluster) {
     if cluster.handle.exe.is_some() && !cluster.handle.agent_dir.is_empty() {
         if let Err(e) = agent_json(cluster, "shutdown", &[], None).await {
             eprintln!("warning: stopping the agent of {}: {e:#}", cluster.name);

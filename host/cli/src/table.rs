@@ -1,5 +1,14 @@
 //! Aligned plain-text tables for people (`--json` is for programs).
 
+/// A count as people write it: `8`, not `8.0`; `0.5` stays.
+pub fn count(c: f32) -> String {
+    if c.fract() == 0.0 {
+        format!("{}", c as i64)
+    } else {
+        format!("{c}")
+    }
+}
+
 /// A table with a header row.
 pub struct Table {
     rows: Vec<Vec<String>>,

@@ -8,7 +8,7 @@ use crate::catalogs::load_all;
 use crate::home::aloft_home;
 use crate::local::Machine;
 use crate::state::{Cluster, ClusterLock, ClusterStatus, State};
-use crate::table::Table;
+use crate::table::{count, Table};
 use crate::task_args::{load_task, TaskArgs};
 use crate::Exit;
 use aloft_core::optimizer::{plan, wants_for, Outcome, Plan, ProviderCatalog};
@@ -63,14 +63,6 @@ fn plan_json(p: &Plan) -> serde_json::Value {
         "num_nodes": p.num_nodes,
         "hourly_cost": (p.hourly_cost * 1e6).round() / 1e6,
     })
-}
-
-fn count(c: f32) -> String {
-    if c.fract() == 0.0 {
-        format!("{}", c as i64)
-    } else {
-        format!("{c}")
-    }
 }
 
 /// Prints the plan table: the best few per provider, cheapest first.
@@ -294,7 +286,6 @@ impl Launch {
                     Err(e) => why.push(e),
                 }
             }
-            let _ = order;
             return Err(Exit {
                 code: 3,
                 message: format!(
@@ -310,7 +301,8 @@ impl Launch {
             .map(|l| l.catalog)
             .filter(|c| enabled.contains(&c.provider))
             .collect();
-        let Some(outcome) = plan(&catalogs, &wants, order, task.num_nodes, &[]) else {
+        // Nothing fits at all: say what was asked (failover reports attempts).
+        if plan(&catalogs, &wants, order, task.num_nodes, &[]).is_none() {
             return Err(Exit {
                 code: 3,
                 message: format!(
@@ -320,8 +312,7 @@ impl Launch {
                 ),
             }
             .into());
-        };
-        let _ = outcome;
+        }
         crate::cloud::provision(
             home,
             state,

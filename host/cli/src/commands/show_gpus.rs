@@ -5,7 +5,7 @@
 
 use crate::catalogs::{load_all, Loaded};
 use crate::home::aloft_home;
-use crate::table::Table;
+use crate::table::{count as fmt_count, Table};
 use anyhow::Result;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -20,14 +20,6 @@ pub struct ShowGpus {
     /// Show every region, not only the cheapest of each instance type.
     #[arg(long)]
     pub all_regions: bool,
-}
-
-fn fmt_count(c: f32) -> String {
-    if c.fract() == 0.0 {
-        format!("{}", c as i64)
-    } else {
-        format!("{c}")
-    }
 }
 
 fn price(p: Option<f64>) -> String {
