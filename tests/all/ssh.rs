@@ -5,6 +5,19 @@ use crate::util::{wait_until, TestHome};
 use aloft_ssh::testing::{loopback, silent_listener, SshdHost};
 use std::time::{Duration, Instant};
 
+/// A test home and its pool's sshd hosts. Fields drop in order: the home
+/// first (its `down -a` runs while the hosts still answer), then the hosts.
+struct PoolEnv {
+    home: TestHome,
+    hosts: Vec<SshdHost>,
+}
+
+fn pool_env(first_ip: u8, users: &[&str]) -> PoolEnv {
+    let home = TestHome::new();
+    let hosts = pool(&home, first_ip, users);
+    PoolEnv { home, hosts }
+}
+
 /// A home whose aloft key is authorised on `n` fresh sshd hosts, listed in
 /// its ssh_node_pools.yaml as pool `pool`.
 fn pool(home: &TestHome, first_ip: u8, users: &[&str]) -> Vec<SshdHost> {
@@ -29,8 +42,8 @@ fn pool(home: &TestHome, first_ip: u8, users: &[&str]) -> Vec<SshdHost> {
 
 #[test]
 fn two_node_pool_cluster_runs_jobs_and_gives_hosts_back() {
-    let home = TestHome::new();
-    let hosts = pool(&home, 30, &["aloft-pool-a", "aloft-pool-b"]);
+    let env = pool_env(30, &["aloft-pool-a", "aloft-pool-b"]);
+    let (home, hosts) = (&env.home, &env.hosts);
     let task = crate::util::root().join("examples/multinode_env.yaml");
     let out = home
         .run(&[
@@ -127,8 +140,8 @@ fn two_node_pool_cluster_runs_jobs_and_gives_hosts_back() {
 
 #[test]
 fn a_changed_host_key_is_refused_and_a_silent_host_times_out() {
-    let home = TestHome::new();
-    let mut hosts = pool(&home, 40, &["aloft-pool-c"]);
+    let mut env = pool_env(40, &["aloft-pool-c"]);
+    let (home, hosts) = (&env.home, &mut env.hosts);
     home.run(&[
         "launch",
         "-y",
@@ -199,8 +212,8 @@ fn a_changed_host_key_is_refused_and_a_silent_host_times_out() {
 #[test]
 #[ignore = "benchmark: bench/ssh.sh runs it"]
 fn bench_exec_roundtrip() {
-    let home = TestHome::new();
-    let hosts = pool(&home, 60, &["aloft-bench"]);
+    let env = pool_env(60, &["aloft-bench"]);
+    let (home, hosts) = (&env.home, &env.hosts);
     home.run(&[
         "launch", "-y", "-c", "bench", "--infra", "ssh/pool", "echo up",
     ])
@@ -276,8 +289,8 @@ fn bench_exec_roundtrip() {
 
 #[test]
 fn status_refresh_marks_an_unreachable_head_init() {
-    let home = TestHome::new();
-    let mut hosts = pool(&home, 50, &["aloft-pool-d"]);
+    let mut env = pool_env(50, &["aloft-pool-d"]);
+    let (home, hosts) = (&env.home, &mut env.hosts);
     home.run(&[
         "launch", "-y", "-c", "gone", "--infra", "ssh/pool", "echo up",
     ])

@@ -186,6 +186,14 @@ pub(crate) async fn bootstrap(home: &Path, cluster: &mut Cluster, want: &Want) -
     }
     stage("Installing the agent on the head node");
     let head = runner(cluster, 0)?;
+    // A new cluster starts clean: whatever an earlier cluster of this name
+    // left on the head (if its hosts were unreachable at `down`) goes.
+    let stale = format!(
+        "rm -rf '{0}' ~/.aloft/keys/{1} ~/.aloft/keys/{1}.known_hosts",
+        cluster.handle.agent_dir, cluster.name
+    );
+    head.run(&["sh".into(), "-c".into(), stale], &[], None)
+        .await?;
     let local_exe = crate::backend::aloft_exe()?;
     let digest = sha256_file(&local_exe)?;
     let have = head
@@ -263,7 +271,7 @@ pub async fn teardown(cluster: &Cluster) {
         let mut cmd = format!("sed -i '/ {tag}$/d' ~/.ssh/authorized_keys 2>/dev/null; true");
         if n.rank == 0 {
             cmd = format!(
-                "rm -rf ~/.aloft/agent/{0} ~/.aloft/keys/{0}; {cmd}",
+                "rm -rf ~/.aloft/agent/{0} ~/.aloft/keys/{0} ~/.aloft/keys/{0}.known_hosts; {cmd}",
                 cluster.name
             );
         }

@@ -31,6 +31,10 @@ fn ssh_argv(node: &NodeSpec, hop: &crate::cluster::SshHop) -> Vec<String> {
         "BatchMode=yes".into(),
         "-o".into(),
         "StrictHostKeyChecking=accept-new".into(),
+        // Pinned per cluster beside its key, not in the user's own file,
+        // so an address reused by another cluster is not a "changed key".
+        "-o".into(),
+        format!("UserKnownHostsFile={}.known_hosts", hop.key.display()),
         "-o".into(),
         "ServerAliveInterval=10".into(),
         "-o".into(),
