@@ -166,6 +166,11 @@ impl State {
     }
 
     fn migrate(&mut self) -> Result<()> {
+        // The common case, up to date, needs no write transaction.
+        let current: usize = self.conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        if current == MIGRATIONS.len() {
+            return Ok(());
+        }
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
