@@ -167,7 +167,9 @@ impl State {
 
     fn migrate(&mut self) -> Result<()> {
         // The common case, up to date, needs no write transaction.
-        let current: usize = self.conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        let current: usize = self
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))?;
         if current == MIGRATIONS.len() {
             return Ok(());
         }

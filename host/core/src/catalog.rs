@@ -154,14 +154,11 @@ pub fn decode(bytes: &[u8]) -> Option<CatalogData> {
             instance_type: name(it)??,
             vcpus,
             memory_gib,
-            accelerator: match name(acc)? {
-                Some(n) => Some(Accelerator {
-                    name: n,
-                    count,
-                    memory_gib: (!acc_mem.is_nan()).then_some(acc_mem),
-                }),
-                None => None,
-            },
+            accelerator: name(acc)?.map(|n| Accelerator {
+                name: n,
+                count,
+                memory_gib: (!acc_mem.is_nan()).then_some(acc_mem),
+            }),
             region: name(region)??,
             zone: name(zone)?,
             price: some(price),

@@ -257,10 +257,10 @@ fn feasible(
                 continue;
             }
             match (&want_acc, &o.accelerator) {
-                (Some((name, count)), Some(a)) => {
-                    if !a.name.eq_ignore_ascii_case(name) || (a.count - count).abs() > 1e-4 {
-                        continue;
-                    }
+                (Some((name, count)), Some(a))
+                    if !a.name.eq_ignore_ascii_case(name) || (a.count - count).abs() > 1e-4 =>
+                {
+                    continue
                 }
                 (Some(_), None) => continue,
                 // No accelerator asked for and no instance type named:

@@ -6,7 +6,7 @@
 //! - [`sandbox`]: what an instance can reach (log, declared secrets, clock,
 //!   randomness, HTTP to its egress list only);
 //! - [`call`]: calling a plugin (fresh instance per call, typed outcomes);
-//! - [`manifest`]: `plugin.toml`;
+//! - [`manifest`], the `plugin.toml` format;
 //! - [`registry`]: installed plugins under `$ALOFT_HOME/plugins`, install,
 //!   remove, pack;
 //! - `since_v0_1_0`: the `aloft:provider@0.1.0` adapter;

@@ -77,10 +77,9 @@ impl Registry {
         let (name, version) = split_spec(spec)?;
         self.list()?
             .into_iter()
-            .filter(|i| {
+            .rfind(|i| {
                 i.manifest.name == name && version.as_ref().is_none_or(|v| *v == i.manifest.version)
             })
-            .next_back()
             .ok_or_else(|| Error::NotInstalled {
                 spec: spec.to_string(),
             })

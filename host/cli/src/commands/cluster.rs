@@ -131,11 +131,17 @@ async fn refresh(state: &State, c: &Cluster) -> Result<()> {
         // Ask the provider: a preempted or vanished instance makes the
         // cluster INIT (as SkyPilot shows it).
         let home = crate::home::aloft_home()?;
-        let running = crate::cloud::query(&home, c)
-            .await?
-            .into_iter()
-            .filter(|i| i.state == aloft_core::provider::InstanceState::Running)
-            .count();
+        let running = match crate::cloud::query(&home, c).await {
+            Ok(v) => v
+                .into_iter()
+                .filter(|i| i.state == aloft_core::provider::InstanceState::Running)
+                .count(),
+            Err(e) => {
+                // One provider not answering does not stop `status -r`.
+                eprintln!("warning: cluster {}: asking {}: {e:#}", c.name, c.provider);
+                return state.set_status(&c.name, ClusterStatus::Init);
+            }
+        };
         if running < c.num_nodes as usize {
             eprintln!(
                 "warning: cluster {}: {running} of {} instance(s) running (preempted or gone)",

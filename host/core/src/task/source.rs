@@ -147,11 +147,7 @@ pub(crate) fn index_documents(text: &str) -> Vec<SpanIndex> {
     let mut current: Option<SpanIndex> = None;
     let mut stack: Vec<Frame> = Vec::new();
     let mut parser = Parser::new_from_str(text);
-    loop {
-        let (event, mark) = match parser.next_token() {
-            Ok(x) => x,
-            Err(_) => break,
-        };
+    while let Ok((event, mark)) = parser.next_token() {
         let pos = Pos::from(mark);
         match event {
             Event::StreamEnd => break,
