@@ -314,8 +314,8 @@ fn nodes(instances: &[Instance]) -> Result<Vec<Node>> {
         .collect()
 }
 
-/// Terminates a cloud cluster's instances.
-pub async fn terminate(home: &Path, cluster: &Cluster) -> Result<()> {
+/// The cluster's provider, loaded, and the reference naming the cluster.
+fn cluster_plugin(home: &Path, cluster: &Cluster) -> Result<(LoadedPlugin, ClusterRef)> {
     let host = PluginHost::new(
         home,
         aloft_plugin::Limits::from_env().map_err(anyhow::Error::msg)?,
@@ -326,22 +326,19 @@ pub async fn terminate(home: &Path, cluster: &Cluster) -> Result<()> {
         region: cluster.region.clone().unwrap_or_default(),
         zone: cluster.zone.clone(),
     };
+    Ok((plugin, cref))
+}
+
+/// Terminates a cloud cluster's instances.
+pub async fn terminate(home: &Path, cluster: &Cluster) -> Result<()> {
+    let (plugin, cref) = cluster_plugin(home, cluster)?;
     plugin.call(Call::TerminateInstances(cref)).await?;
     Ok(())
 }
 
 /// The cluster's instances as its provider sees them now.
 pub async fn query(home: &Path, cluster: &Cluster) -> Result<Vec<Instance>> {
-    let host = PluginHost::new(
-        home,
-        aloft_plugin::Limits::from_env().map_err(anyhow::Error::msg)?,
-    )?;
-    let plugin = load(&host, home, &cluster.provider)?;
-    let cref = ClusterRef {
-        cluster_name: cluster.name.clone(),
-        region: cluster.region.clone().unwrap_or_default(),
-        zone: cluster.zone.clone(),
-    };
+    let (plugin, cref) = cluster_plugin(home, cluster)?;
     match plugin.call(Call::QueryInstances(cref)).await? {
         Reply::Instances(v) => Ok(v),
         _ => Ok(Vec::new()),
