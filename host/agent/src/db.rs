@@ -219,15 +219,18 @@ impl Store {
 
     /// The cluster `init` stored, if any.
     pub fn cluster(&self) -> Result<Option<ClusterSpec>> {
-        match self.meta("cluster")? {
-            Some(j) => serde_json::from_str(&j)
-                .map(Some)
-                .map_err(|source| Error::Json {
-                    what: "stored cluster",
-                    source,
-                }),
-            None => Ok(None),
-        }
+        self.meta_json("cluster", "stored cluster")
+    }
+
+    /// A JSON value kept in the meta table under `key`, if any.
+    fn meta_json<T: serde::de::DeserializeOwned>(
+        &self,
+        key: &str,
+        what: &'static str,
+    ) -> Result<Option<T>> {
+        self.meta(key)?
+            .map(|j| serde_json::from_str(&j).map_err(|source| Error::Json { what, source }))
+            .transpose()
     }
 
     /// The stored cluster, or [`Error::NotInitialized`].
@@ -248,15 +251,7 @@ impl Store {
 
     /// Autostop settings, if set.
     pub fn autostop(&self) -> Result<Option<Autostop>> {
-        match self.meta("autostop")? {
-            Some(j) => serde_json::from_str(&j)
-                .map(Some)
-                .map_err(|source| Error::Json {
-                    what: "stored autostop",
-                    source,
-                }),
-            None => Ok(None),
-        }
+        self.meta_json("autostop", "stored autostop")
     }
 
     /// Sets or clears autostop.
