@@ -15,5 +15,5 @@ for dir in build/plugins/*/; do
 done
 echo "aloft is at $ALOFT" >&2
 "$ALOFT" provider list
-"$ALOFT" launch -y -c hello examples/hello.yaml
+"$ALOFT" launch -y -c hello --infra local examples/hello.yaml
 "$ALOFT" down -y hello

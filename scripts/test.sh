@@ -2,12 +2,15 @@
 # Runs the whole test suite: builds everything (as setup does, without
 # touching ~/.aloft), then the unit and integration tests of every crate,
 # including the SSH tests against real sshd processes on loopback and the
-# provider components' sandbox tests. Each test uses its own ALOFT_HOME.
+# provider components' sandbox tests, and the AWS provider against moto
+# (installed into a venv by scripts/install-moto.sh). Each test uses its own ALOFT_HOME.
 # Ends with one summary line: "tests: N passed, M failed".
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 scripts/build-all.sh
+ALOFT_MOTO_SERVER=$(scripts/install-moto.sh)
+export ALOFT_MOTO_SERVER
 export ALOFT_BIN="$ROOT/target/release/aloft" ALOFT_PLUGINS="$ROOT/build/plugins"
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT

@@ -4,6 +4,7 @@
 //! and the real provider components (`ALOFT_PLUGINS`, packed by
 //! scripts/pack-all.sh), each test in its own temporary `ALOFT_HOME`.
 
+mod aws;
 mod dryrun;
 mod failover;
 mod local;

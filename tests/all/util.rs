@@ -124,6 +124,18 @@ impl TestHome {
             .env_remove("ALOFT_PLUGIN_DEADLINES")
             .env_remove("ALOFT_PLUGIN_MEMORY_MB")
             .env_remove("RUST_BACKTRACE");
+        // Never the machine's cloud credentials: a test must not reach a
+        // real cloud. Tests that want AWS set it up against moto.
+        for (k, _) in std::env::vars_os() {
+            if k.to_string_lossy().starts_with("AWS_") {
+                c.env_remove(k);
+            }
+        }
+        c.env(
+            "AWS_SHARED_CREDENTIALS_FILE",
+            self.path().join("no-aws-credentials"),
+        )
+        .env("AWS_CONFIG_FILE", self.path().join("no-aws-config"));
         c
     }
 

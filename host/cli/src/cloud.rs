@@ -10,7 +10,7 @@ use crate::state::{Cluster, ClusterStatus, Handle, Node, NodeSsh, State};
 use crate::Exit;
 use aloft_core::optimizer::{plan, Block, Order, Plan, ProviderCatalog, Want};
 use aloft_core::provider::{ClusterRef, Instance, InstanceState, ProviderError, RunRequest};
-use aloft_core::task::Task;
+use aloft_core::task::{ImageId, Task};
 use aloft_plugin::{Call, CallError, LoadedPlugin, PluginHost, Registry, Reply};
 use anyhow::{anyhow, Result};
 use std::path::Path;
@@ -96,28 +96,33 @@ pub async fn provision(home: &Path, state: &State, r: Request<'_>) -> Result<Clu
             region: c.region.clone(),
             zone: c.zone.clone(),
         };
+        let spec = r.task.resources.candidates.first();
+        let mut labels: Vec<(String, String)> = spec
+            .map(|x| {
+                x.labels
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        labels.push(("aloft-cluster".into(), r.name.to_string()));
         let request = RunRequest {
             cluster: cref.clone(),
             node_count: r.task.num_nodes,
             instance_type: c.instance_type.clone(),
             use_spot: c.use_spot,
-            disk_size_gib: r
-                .task
-                .resources
-                .candidates
-                .first()
-                .and_then(|x| x.disk_size)
-                .unwrap_or(256),
-            disk_tier: None,
-            image_id: None,
-            ports: r
-                .task
-                .resources
-                .candidates
-                .first()
-                .map(|x| x.ports.clone())
-                .unwrap_or_default(),
-            labels: vec![("aloft-cluster".into(), r.name.to_string())],
+            disk_size_gib: spec.and_then(|x| x.disk_size).unwrap_or(256),
+            disk_tier: spec
+                .and_then(|x| x.disk_tier.as_ref())
+                .map(|t| format!("{t:?}").to_ascii_lowercase()),
+            image_id: spec
+                .and_then(|x| x.image_id.as_ref())
+                .and_then(|i| match i {
+                    ImageId::Single(id) => Some(id.clone()),
+                    ImageId::PerRegion(m) => m.get(&c.region).cloned(),
+                }),
+            ports: spec.map(|x| x.ports.clone()).unwrap_or_default(),
+            labels,
             ssh_public_key: key.public_openssh(),
         };
         let mut cluster = record(r.name, &c);

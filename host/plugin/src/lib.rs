@@ -13,6 +13,7 @@
 //! - [`WasmProvider`]: a loaded plugin as an `aloft_core::provider::Provider`.
 
 pub mod call;
+pub mod credentials;
 pub mod host;
 pub mod manifest;
 pub mod registry;

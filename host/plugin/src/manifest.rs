@@ -48,7 +48,9 @@ pub struct Manifest {
     /// The API the component implements, e.g. `aloft:provider@0.1.0`.
     pub api: String,
     /// Hosts the plugin may send HTTP requests to. `*.example.com` matches
-    /// any subdomain; `ec2.*.amazonaws.com` matches one label in the middle.
+    /// any subdomain; `ec2.*.amazonaws.com` matches one label in the middle;
+    /// `$NAME` allows the host of the URL in the declared secret NAME, when
+    /// set (an endpoint override).
     #[serde(default)]
     pub egress: Vec<String>,
     /// Names of the secrets the plugin may read.
@@ -90,6 +92,14 @@ impl Manifest {
             return Err(format!("sha256 {:?} is not 64 hex digits", self.sha256));
         }
         for host in &self.egress {
+            if let Some(secret) = host.strip_prefix('$') {
+                if !self.secrets.iter().any(|s| s == secret) {
+                    return Err(format!(
+                        "egress entry {host:?} names a secret that is not declared in secrets"
+                    ));
+                }
+                continue;
+            }
             if host.is_empty()
                 || host.contains(['/', ':', ' ', '@'])
                 || host.split('.').any(|l| l.is_empty())
@@ -117,7 +127,8 @@ impl Manifest {
         toml::to_string(self).unwrap_or_default()
     }
 
-    /// Whether `host` (from a request's authority) is in the egress list.
+    /// Whether `host` (from a request's authority) is in the static egress
+    /// list (`$NAME` entries are expanded per instance, see the sandbox).
     pub fn allows_host(&self, host: &str) -> bool {
         egress_allows(&self.egress, host)
     }
@@ -196,5 +207,30 @@ mod tests {
             .unwrap_err()
             .contains("secret name"));
         assert!(Manifest::parse(&base("").replace("name='x'", "name='../x'")).is_err());
+        assert!(Manifest::parse(&base("egress=['$ENDPOINT']"))
+            .unwrap_err()
+            .contains("not declared"));
+        assert!(Manifest::parse(&base("egress=['$ENDPOINT']\nsecrets=['ENDPOINT']")).is_ok());
+    }
+
+    #[test]
+    fn egress_from_a_declared_endpoint_secret() {
+        use crate::sandbox::expand_egress;
+        let egress: Vec<String> = ["ec2.*.amazonaws.com", "$EP", "$UNSET", "$BAD"]
+            .map(String::from)
+            .into();
+        let secrets = [
+            ("EP".to_string(), Some("http://127.0.0.1:5000/".to_string())),
+            ("UNSET".to_string(), None),
+            ("BAD".to_string(), Some("not a url at all".to_string())),
+        ]
+        .into();
+        let e = expand_egress(&egress, &secrets);
+        assert_eq!(
+            e,
+            vec!["ec2.*.amazonaws.com".to_string(), "127.0.0.1".to_string()]
+        );
+        assert!(egress_allows(&e, "127.0.0.1"));
+        assert!(!egress_allows(&e, "127.0.0.2"));
     }
 }

@@ -85,16 +85,8 @@ impl StoreState {
             .allow_udp(false)
             .allow_ip_name_lookup(false)
             .build();
-        let secrets = manifest
-            .secrets
-            .iter()
-            .map(|name| {
-                (
-                    name.clone(),
-                    std::env::var(name).ok().filter(|v| !v.is_empty()),
-                )
-            })
-            .collect();
+        let secrets = crate::credentials::resolve(&manifest.secrets);
+        let egress = expand_egress(&manifest.egress, &secrets);
         StoreState {
             label: manifest.label(),
             wasi,
@@ -102,7 +94,7 @@ impl StoreState {
             table: ResourceTable::new(),
             hooks: EgressHooks {
                 label: manifest.label(),
-                egress: manifest.egress.clone(),
+                egress,
                 refused: Vec::new(),
             },
             limits: MemoryLimiter {
@@ -181,6 +173,26 @@ impl ResourceLimiter for MemoryLimiter {
     ) -> wasmtime::Result<bool> {
         Ok(desired <= 100_000)
     }
+}
+
+/// The egress list with `$NAME` entries replaced by the host of the URL in
+/// the declared secret NAME (an endpoint override such as
+/// `AWS_ENDPOINT_URL_EC2`); an entry whose secret is not set allows nothing.
+pub fn expand_egress(egress: &[String], secrets: &BTreeMap<String, Option<String>>) -> Vec<String> {
+    egress
+        .iter()
+        .filter_map(|e| match e.strip_prefix('$') {
+            None => Some(e.clone()),
+            Some(name) => secrets
+                .get(name)
+                .and_then(|v| v.as_deref())
+                .and_then(|url| url.trim().parse::<http::Uri>().ok())
+                .and_then(|uri| {
+                    uri.host()
+                        .map(|h| h.trim_start_matches('[').trim_end_matches(']').to_string())
+                }),
+        })
+        .collect()
 }
 
 /// The wasi:http hook that enforces the egress list.
