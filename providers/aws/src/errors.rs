@@ -57,15 +57,21 @@ where
         return classify(op, code, &message);
     }
     let detail = DisplayErrorContext(&e).to_string();
+    // The innermost cause says what happened ("ConnectionRefused", ...).
+    let mut root: &dyn std::error::Error = &e;
+    while let Some(next) = root.source() {
+        root = next;
+    }
+    let cause = root.to_string();
     match &e {
         SdkError::DispatchFailure(_) if detail.contains("HttpRequestDenied") => ProviderError::Other(format!(
-            "{op}: the host refused the request (endpoint not in this provider's egress list): {detail}"
+            "{op}: the host refused the request (endpoint not in this provider's egress list): {cause}"
         )),
         SdkError::TimeoutError(_) => ProviderError::Transient(format!("{op}: timed out: {detail}")),
         SdkError::DispatchFailure(d) if d.is_timeout() || d.is_io() => {
-            ProviderError::Transient(format!("{op}: {detail}"))
+            ProviderError::Transient(format!("{op}: could not reach EC2: {cause}"))
         }
-        SdkError::DispatchFailure(_) => ProviderError::Other(format!("{op}: {detail}")),
+        SdkError::DispatchFailure(_) => ProviderError::Other(format!("{op}: could not reach EC2: {cause}")),
         _ => ProviderError::Other(format!("{op}: {detail}")),
     }
 }
