@@ -46,5 +46,5 @@ for i in $(seq 0 "$N"); do
 done
 median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 echo "component RunInstances round trip (inside the component)  median $(median "${inside[@]}") ms (n=$N)"
-echo "whole 'aloft provider call aws run-instances' (6 EC2 calls) median $(median "${whole[@]}" | awk '{printf "%.1f", $1/1000}') ms (n=$N)"
+echo "whole 'aloft provider call aws run-instances' (8 EC2 calls: new cluster) median $(median "${whole[@]}" | awk '{printf "%.1f", $1/1000}') ms (n=$N)"
 "$NATIVE" "http://127.0.0.1:$PORT" "$N"

@@ -406,6 +406,8 @@ struct FaultProxy {
     fault: Arc<Mutex<(u16, String)>>,
     /// Authorization headers of faulted requests, as received.
     seen_auth: Arc<Mutex<Vec<String>>>,
+    /// Bodies of faulted requests (form-encoded EC2 Query parameters).
+    seen_bodies: Arc<Mutex<Vec<String>>>,
 }
 
 impl FaultProxy {
@@ -414,12 +416,13 @@ impl FaultProxy {
         let url = format!("http://{}", listener.local_addr().expect("addr"));
         let fault = Arc::new(Mutex::new((500, String::new())));
         let seen_auth = Arc::new(Mutex::new(Vec::new()));
-        let (f, s) = (fault.clone(), seen_auth.clone());
+        let seen_bodies = Arc::new(Mutex::new(Vec::new()));
+        let (f, s, b) = (fault.clone(), seen_auth.clone(), seen_bodies.clone());
         std::thread::spawn(move || {
             for conn in listener.incoming().flatten() {
-                let (f, s) = (f.clone(), s.clone());
+                let (f, s, b) = (f.clone(), s.clone(), b.clone());
                 std::thread::spawn(move || {
-                    let _ = serve(conn, moto_port, action, &f, &s);
+                    let _ = serve(conn, moto_port, action, &f, &s, &b);
                 });
             }
         });
@@ -427,6 +430,7 @@ impl FaultProxy {
             url,
             fault,
             seen_auth,
+            seen_bodies,
         }
     }
 
@@ -479,6 +483,7 @@ fn serve(
     action: &str,
     fault: &Mutex<(u16, String)>,
     seen_auth: &Mutex<Vec<String>>,
+    seen_bodies: &Mutex<Vec<String>>,
 ) -> std::io::Result<()> {
     conn.set_read_timeout(Some(Duration::from_secs(10)))?;
     let (head, body) = read_message(&mut conn)?;
@@ -490,6 +495,7 @@ fn serve(
             .unwrap_or("")
             .to_string();
         seen_auth.lock().expect("lock").push(auth);
+        seen_bodies.lock().expect("lock").push(text.to_string());
         let (status, body) = fault.lock().expect("lock").clone();
         let reply = format!(
             "HTTP/1.1 {status} Error\r\nContent-Type: text/xml;charset=UTF-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
@@ -581,4 +587,90 @@ fn ec2_errors_become_typed_provider_errors() {
             .contains("expected an AMI id"),
         "{v}"
     );
+}
+
+/// `aloft launch` on AWS with every RunInstances answered "no capacity":
+/// each zone of the region is tried once (zone ids from the catalog turned
+/// into this account's zone names), the launch fails with the list of
+/// attempts, and nothing is left behind, in moto or in aloft's state. No
+/// instance ever comes up, so nothing tries to reach moto's fake addresses.
+#[test]
+fn launch_fails_over_across_zones_then_leaves_nothing() {
+    let m = Moto::start();
+    let proxy = FaultProxy::start(m.port, "RunInstances");
+    proxy.set(
+        500,
+        "InsufficientInstanceCapacity",
+        "We currently do not have sufficient m5.large capacity in the Availability Zone you requested.",
+    );
+    let check = m
+        .home
+        .output(m.cmd_at(&proxy.url, &["check", "--json"]))
+        .json();
+    assert_eq!(check["aws"]["enabled"], true, "{check}");
+    let launch = |name: &str| {
+        m.home.output(m.cmd_at(
+            &proxy.url,
+            &[
+                "launch",
+                "-y",
+                "-c",
+                name,
+                "--infra",
+                "aws/us-east-1",
+                "--instance-type",
+                "m5.large",
+                "echo never",
+            ],
+        ))
+    };
+    let err = launch("fo").fails_with(3);
+    let zones = ["use1-az1", "use1-az2", "use1-az4", "use1-az5", "use1-az6"];
+    for z in zones {
+        assert!(
+            err.contains(&format!("✗ aws/us-east-1/{z} m5.large")),
+            "{z} not tried:\n{err}"
+        );
+    }
+    assert!(
+        err.contains("InsufficientInstanceCapacity") && err.contains("could not provision fo"),
+        "{err}"
+    );
+    // Each attempt asked for its zone by this account's name for it.
+    let bodies = proxy.seen_bodies.lock().expect("lock").clone();
+    for name in [
+        "us-east-1a",
+        "us-east-1b",
+        "us-east-1c",
+        "us-east-1d",
+        "us-east-1f",
+    ] {
+        assert!(
+            bodies
+                .iter()
+                .any(|b| b.contains(&format!("Placement.AvailabilityZone={name}"))),
+            "no RunInstances for {name}"
+        );
+    }
+    assert!(m.instances("fo").is_empty());
+    let groups = m.boto(
+        "print(json.dumps([g['GroupName'] for g in ec2.describe_security_groups()['SecurityGroups'] if g['GroupName'].startswith('aloft-')]))",
+    );
+    assert_eq!(groups, json!([]), "failed attempts left security groups");
+    assert_eq!(
+        m.home
+            .output(m.cmd_at(&proxy.url, &["status", "--json"]))
+            .json(),
+        json!([])
+    );
+
+    // Quota blocks the whole region at once: one attempt, not five.
+    proxy.set(
+        400,
+        "VcpuLimitExceeded",
+        "You have requested more vCPU capacity than your current vCPU limit of 0 allows.",
+    );
+    let err = launch("q").fails_with(3);
+    assert_eq!(err.matches("✗ aws/us-east-1/").count(), 1, "{err}");
+    assert!(err.contains("VcpuLimitExceeded"), "{err}");
 }

@@ -253,6 +253,28 @@ async fn authorize(ec2: &Client, group_id: &str, ports: &[PortRange]) -> Result<
     Ok(())
 }
 
+/// The zone's name for a zone given by name (`us-east-1a`) or by id
+/// (`use1-az1`, as the catalog has them: ids are the same zone in every
+/// account, names are not).
+pub async fn zone_name(ec2: &Client, zone: &str, region: &str) -> Result<String> {
+    if zone.starts_with(region) {
+        return Ok(zone.to_string());
+    }
+    let resp = ec2
+        .describe_availability_zones()
+        .zone_ids(zone)
+        .send()
+        .await
+        .map_err(|e| from_sdk("DescribeAvailabilityZones", e))?;
+    resp.availability_zones()
+        .iter()
+        .find_map(|z| z.zone_name())
+        .map(str::to_string)
+        .ok_or_else(|| {
+            ProviderError::NotFound(format!("zone {zone} is not in {region} for this account"))
+        })
+}
+
 /// Launches what the cluster lacks (ranks without a live instance), starts
 /// its stopped instances, and returns all of them.
 pub async fn run(ec2: &Client, r: &RunRequest, image_id: &str) -> Result<Vec<Instance>> {
@@ -280,6 +302,7 @@ pub async fn run(ec2: &Client, r: &RunRequest, image_id: &str) -> Result<Vec<Ins
 
     let key_name = ensure_key_pair(ec2, &r.ssh_public_key).await?;
     let group_id = ensure_security_group(ec2, cluster, &r.ports).await?;
+    let first_launch = have.is_empty();
 
     let mut tags = TagSpecification::builder()
         .resource_type(ResourceType::Instance)
@@ -313,7 +336,7 @@ pub async fn run(ec2: &Client, r: &RunRequest, image_id: &str) -> Result<Vec<Ins
         .min_count(count)
         .max_count(count)
         .key_name(key_name)
-        .security_group_ids(group_id)
+        .security_group_ids(&group_id)
         .block_device_mappings(
             BlockDeviceMapping::builder()
                 .device_name(ROOT_DEVICE)
@@ -322,7 +345,8 @@ pub async fn run(ec2: &Client, r: &RunRequest, image_id: &str) -> Result<Vec<Ins
         )
         .tag_specifications(tags.build());
     if let Some(zone) = &r.cluster.zone {
-        req = req.placement(Placement::builder().availability_zone(zone).build());
+        let name = zone_name(ec2, zone, &r.cluster.region).await?;
+        req = req.placement(Placement::builder().availability_zone(name).build());
     }
     if r.use_spot {
         req = req.instance_market_options(
@@ -338,7 +362,17 @@ pub async fn run(ec2: &Client, r: &RunRequest, image_id: &str) -> Result<Vec<Ins
         );
     }
     let sent = std::time::Instant::now();
-    let resp = req.send().await.map_err(|e| from_sdk("RunInstances", e))?;
+    let resp = match req.send().await {
+        Ok(resp) => resp,
+        Err(e) => {
+            // A cluster that got nothing keeps nothing: its security group
+            // goes too (the host will try another zone or region).
+            if first_launch {
+                let _ = ec2.delete_security_group().group_id(&group_id).send().await;
+            }
+            return Err(from_sdk("RunInstances", e));
+        }
+    };
     aloft_sdk::log::debug(&format!(
         "RunInstances round trip: {:.2} ms ({count} instances)",
         sent.elapsed().as_secs_f64() * 1000.0
