@@ -674,3 +674,89 @@ fn launch_fails_over_across_zones_then_leaves_nothing() {
     assert_eq!(err.matches("✗ aws/us-east-1/").count(), 1, "{err}");
     assert!(err.contains("VcpuLimitExceeded"), "{err}");
 }
+
+/// The cheapest spot price of `itype` in `region` in the shipped snapshot.
+fn snapshot_spot(itype: &str, region: &str) -> f64 {
+    let text = std::fs::read_to_string(crate::util::root().join("providers/aws/catalog/vms.csv"))
+        .expect("vms.csv");
+    text.lines()
+        .filter(|l| l.starts_with(&format!("{itype},")))
+        .map(|l| l.split(',').collect::<Vec<_>>())
+        .filter(|f| f[f.len() - 3] == region)
+        .filter_map(|f| f[f.len() - 4].parse::<f64>().ok())
+        .fold(f64::INFINITY, f64::min)
+}
+
+#[test]
+fn catalog_refresh_takes_live_types_and_spot_prices() {
+    let m = Moto::start();
+    let plan = |region: &str| {
+        let run = m.home.output(m.cmd_at(
+            &m.url,
+            &[
+                "launch",
+                "--dryrun",
+                "--json",
+                "--infra",
+                &format!("aws/{region}"),
+                "--instance-type",
+                "m5.large",
+                "--use-spot",
+            ],
+        ));
+        let v = run.json();
+        assert_eq!(run.status, 0, "{v}\n{}", run.stderr);
+        v["hourly_cost"].as_f64().expect("cost")
+    };
+    let east = snapshot_spot("m5.large", "us-east-1");
+    let west = snapshot_spot("m5.large", "us-west-2");
+    assert!((plan("us-east-1") - east).abs() < 1e-6);
+
+    let out = m
+        .home
+        .output(m.cmd_at(
+            &m.url,
+            &["catalog", "refresh", "aws", "--regions", "us-east-1"],
+        ))
+        .ok();
+    assert!(
+        out.contains("live catalog of") && out.contains("from us-east-1"),
+        "{out}"
+    );
+    // moto's spot price for every type is $0.00001/h.
+    let live: f64 = m
+        .boto(
+            "import datetime\nr = ec2.describe_spot_price_history(InstanceTypes=['m5.large'], \
+             ProductDescriptions=['Linux/UNIX'], StartTime=datetime.datetime.utcnow())\n\
+             print(json.dumps(min(float(p['SpotPrice']) for p in r['SpotPriceHistory'])))",
+        )
+        .as_f64()
+        .expect("price");
+    assert!(
+        (plan("us-east-1") - live).abs() < 1e-9,
+        "live spot price used"
+    );
+    // A region not refreshed keeps the snapshot's prices.
+    assert!((plan("us-west-2") - west).abs() < 1e-6);
+
+    m.home
+        .output(m.cmd_at(&m.url, &["catalog", "reset", "aws"]))
+        .ok();
+    assert!(
+        (plan("us-east-1") - east).abs() < 1e-6,
+        "reset brings the snapshot back"
+    );
+
+    // A provider that cannot refresh says so, and nothing changes.
+    m.home.install(&["lambda"]);
+    let err = m
+        .home
+        .output(m.cmd_at(&m.url, &["catalog", "refresh", "lambda"]))
+        .fails_with(2);
+    assert!(err.contains("cannot refresh its catalog"), "{err}");
+    // The setting is the host's only: the environment cannot switch it on.
+    let mut c = m.cmd_at(&m.url, &["provider", "call", "aws", "catalog"]);
+    c.env("ALOFT_CATALOG_REFRESH", "all");
+    let v = m.home.output(c).json();
+    assert_eq!(v["version"], "v8", "snapshot served");
+}

@@ -2,6 +2,8 @@
 //! per provider build and kept as `$ALOFT_HOME/catalogs/<name>-<sha12>.bin`,
 //! so planning does not instantiate every component. A new provider version
 //! (a new component hash) gets a new file; the old one is removed.
+//! `aloft catalog refresh NAME` writes `<name>-live.bin`, which is used
+//! instead until `aloft catalog reset NAME`.
 
 use aloft_core::catalog::CatalogData;
 use aloft_core::optimizer::ProviderCatalog;
@@ -37,7 +39,8 @@ pub async fn load_all(home: &Path) -> Result<Vec<Loaded>> {
     let mut out = Vec::new();
     for i in newest {
         let path = cache_path(home, &i.manifest.name, &i.manifest.sha256);
-        let catalog = match read_cache(&path) {
+        let live = read_cache(&live_path(home, &i.manifest.name));
+        let catalog = match live.or_else(|| read_cache(&path)) {
             Some(c) => c,
             None => {
                 if host.is_none() {
@@ -80,6 +83,23 @@ async fn fetch(host: &PluginHost, i: &aloft_plugin::Installed) -> Result<Catalog
 fn cache_path(home: &Path, name: &str, sha256: &str) -> PathBuf {
     home.join("catalogs")
         .join(format!("{name}-{}.bin", &sha256[..12.min(sha256.len())]))
+}
+
+/// Where a refreshed (live) catalog of provider `name` is kept.
+pub fn live_path(home: &Path, name: &str) -> PathBuf {
+    home.join("catalogs").join(format!("{name}-live.bin"))
+}
+
+/// Keeps a refreshed catalog (atomically replaced).
+pub fn write_live(home: &Path, name: &str, catalog: &CatalogData) -> Result<()> {
+    let path = live_path(home, name);
+    let dir = home.join("catalogs");
+    std::fs::create_dir_all(&dir).with_context(|| dir.display().to_string())?;
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    std::fs::write(&tmp, aloft_core::catalog::encode(catalog))
+        .with_context(|| tmp.display().to_string())?;
+    std::fs::rename(&tmp, &path).with_context(|| path.display().to_string())?;
+    Ok(())
 }
 
 fn read_cache(path: &Path) -> Option<CatalogData> {

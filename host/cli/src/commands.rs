@@ -1,5 +1,6 @@
 //! One module per command group.
 
+mod catalog;
 pub mod check;
 pub mod cluster;
 pub mod jobs;
@@ -40,6 +41,9 @@ pub enum Command {
     InternalAutostop(cluster::InternalAutostop),
     /// Check which providers' credentials work.
     Check(check::Check),
+    /// Refresh a provider's catalog from its cloud, or go back to its snapshot.
+    #[command(subcommand)]
+    Catalog(catalog::CatalogCommand),
     /// Show accelerators, the instance types that have them, and prices.
     ShowGpus(show_gpus::ShowGpus),
     /// The node agent (run on a cluster's head node by the client).
@@ -64,6 +68,7 @@ impl Command {
             Command::Cancel(c) => c.run().await,
             Command::InternalAutostop(c) => c.run().await,
             Command::Check(c) => c.run().await,
+            Command::Catalog(c) => c.run().await,
             Command::ShowGpus(c) => c.run().await,
             Command::Agent(c) => match c.run()? {
                 0 => Ok(()),

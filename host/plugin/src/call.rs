@@ -12,6 +12,7 @@ use crate::since_v0_1_0::{self as v01, Provider, ProviderPre};
 use aloft_core::catalog::CatalogData;
 use aloft_core::provider::{ClusterRef, Identity, Instance, PortRange, ProviderError, RunRequest};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::time::Duration;
 use wasmtime::{Engine, Store};
 
@@ -247,6 +248,8 @@ pub struct LoadedPlugin {
     pre: ProviderPre<StoreState>,
     limits: crate::Limits,
     log: LogSink,
+    /// Host settings for this plugin's calls (declared names only).
+    settings: BTreeMap<String, String>,
 }
 
 impl LoadedPlugin {
@@ -263,7 +266,31 @@ impl LoadedPlugin {
             pre,
             limits: host.limits.clone(),
             log: host.log.clone(),
+            settings: BTreeMap::new(),
         }
+    }
+
+    /// Passes a host setting (a declared secret name starting with
+    /// `ALOFT_CATALOG_`, which the environment never fills) to this plugin's
+    /// calls. Refused when the manifest does not declare it: the plugin
+    /// does not support that setting.
+    pub fn with_setting(mut self, name: &str, value: &str) -> Result<LoadedPlugin, String> {
+        if !name.starts_with(crate::credentials::HOST_SETTING_PREFIX)
+            || !self.manifest.secrets.iter().any(|s| s == name)
+        {
+            return Err(format!(
+                "{} does not declare the setting {name}",
+                self.label()
+            ));
+        }
+        self.settings.insert(name.to_string(), value.to_string());
+        Ok(self)
+    }
+
+    /// Replaces this plugin's limits (e.g. a longer deadline for one call).
+    pub fn with_limits(mut self, limits: crate::Limits) -> LoadedPlugin {
+        self.limits = limits;
+        self
     }
 
     /// The plugin's manifest.
@@ -283,7 +310,10 @@ impl LoadedPlugin {
 
     /// A fresh instance for one or more calls.
     pub async fn session(&self) -> Result<Session, CallError> {
-        let state = StoreState::new(&self.manifest, self.limits.memory_bytes, self.log.clone());
+        let mut state = StoreState::new(&self.manifest, self.limits.memory_bytes, self.log.clone());
+        for (k, v) in &self.settings {
+            state.secrets.insert(k.clone(), Some(v.clone()));
+        }
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limits);
         store.epoch_deadline_trap();

@@ -21,6 +21,10 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+/// Declared names with this prefix are settings the host passes for one
+/// call (`LoadedPlugin::with_setting`); the environment never fills them.
+pub const HOST_SETTING_PREFIX: &str = "ALOFT_CATALOG_";
+
 /// The value of every declared secret (None: declared but not set here).
 pub fn resolve(declared: &[String]) -> BTreeMap<String, Option<String>> {
     resolve_with(declared, &|name| std::env::var(name).ok())
@@ -54,6 +58,9 @@ pub fn resolve_with(
                     .or_else(|| env("AWS_DEFAULT_REGION"))
                     .or_else(|| profile.get("region")),
                 "AWS_ENDPOINT_URL" => env(name).or_else(|| profile.get("endpoint_url")),
+                // Host settings for one call (`aloft catalog refresh`), never
+                // taken from the environment.
+                n if n.starts_with(HOST_SETTING_PREFIX) => None,
                 _ => env(name),
             };
             (name.clone(), value)

@@ -12,6 +12,7 @@
 pub mod ec2;
 pub mod errors;
 pub mod images;
+pub mod refresh;
 
 use aloft_sdk::{
     catalog::Embedded, export_provider, secrets, CatalogData, ClusterRef, Identity, Instance,
@@ -98,7 +99,14 @@ struct Aws;
 
 impl Provider for Aws {
     fn catalog() -> Result<CatalogData> {
-        CATALOG.load()
+        // Set only by `aloft catalog refresh aws [--regions ...]`.
+        match secrets::optional("ALOFT_CATALOG_REFRESH")? {
+            Some(spec) => {
+                let ec2 = client(None)?;
+                block_on(refresh::live(&spec, &ec2, |r| client(Some(r))))
+            }
+            None => CATALOG.load(),
+        }
     }
 
     fn check() -> Result<Identity> {
