@@ -181,9 +181,9 @@ fn states(m: &Moto, name: &str) -> Vec<String> {
     s
 }
 
-/// The image the provider should pick for a CPU type in us-east-1: the
-/// newest `skypilot:custom-cpu-ubuntu` row of the shipped images table.
-fn expected_cpu_image() -> String {
+/// The newest image tagged `tag` for us-east-1 in the shipped images table:
+/// what the provider should pick when the task names no image.
+fn expected_image(tag: &str) -> String {
     let text =
         std::fs::read_to_string(crate::util::root().join("providers/aws/catalog/images.csv"))
             .expect("images.csv");
@@ -191,10 +191,12 @@ fn expected_cpu_image() -> String {
         .lines()
         .skip(1)
         .map(|l| l.split(',').collect::<Vec<_>>())
-        .filter(|f| f[0] == "skypilot:custom-cpu-ubuntu" && f[1] == "us-east-1")
+        .filter(|f| f[0] == tag && f[1] == "us-east-1")
         .collect();
     rows.sort_by_key(|f| f[5].to_string());
-    rows.last().expect("a us-east-1 cpu image")[4].to_string()
+    rows.last()
+        .unwrap_or_else(|| panic!("a us-east-1 image tagged {tag}"))[4]
+        .to_string()
 }
 
 #[test]
@@ -246,7 +248,7 @@ fn spot_cluster_lifecycle_on_moto() {
         .collect();
     ranks.sort();
     assert_eq!(ranks, ["0", "1"]);
-    let image = expected_cpu_image();
+    let image = expected_image("skypilot:custom-cpu-ubuntu");
     for i in &got {
         assert_eq!(i["InstanceLifecycle"], "spot", "{i}");
         assert_eq!(tag(i, "team").as_deref(), Some("ml"));
@@ -337,6 +339,24 @@ fn spot_cluster_lifecycle_on_moto() {
     let n = m.boto("print(json.dumps(len(ec2.describe_key_pairs()['KeyPairs'])))");
     assert_eq!(n, json!(1));
     m.call("terminate-instances", cluster("serve"));
+
+    // Without image_id: the GPU image for a GPU type, arm64 for Graviton.
+    for (itype, tag) in [
+        ("p3.2xlarge", "skypilot:custom-gpu-ubuntu"),
+        ("m7g.large", "skypilot:custom-cpu-ubuntu-arm64"),
+    ] {
+        let name = format!("img-{}", itype.replace('.', "-"));
+        m.call(
+            "run-instances",
+            json!({ "cluster": cluster(&name), "node_count": 1, "instance_type": itype, "ssh_public_key": KEY }),
+        );
+        assert_eq!(
+            m.instances(&name)[0]["ImageId"],
+            expected_image(tag).as_str(),
+            "{itype}"
+        );
+        m.call("terminate-instances", cluster(&name));
+    }
 }
 
 #[test]
