@@ -114,7 +114,8 @@ pub async fn provision(home: &Path, state: &State, r: Request<'_>) -> Result<Clu
             disk_size_gib: spec.and_then(|x| x.disk_size).unwrap_or(256),
             disk_tier: spec
                 .and_then(|x| x.disk_tier.as_ref())
-                .map(|t| format!("{t:?}").to_ascii_lowercase()),
+                .and_then(|t| serde_json::to_value(t).ok())
+                .and_then(|v| v.as_str().map(str::to_string)),
             image_id: spec
                 .and_then(|x| x.image_id.as_ref())
                 .and_then(|i| match i {

@@ -287,12 +287,6 @@ impl LoadedPlugin {
         Ok(self)
     }
 
-    /// Replaces this plugin's limits (e.g. a longer deadline for one call).
-    pub fn with_limits(mut self, limits: crate::Limits) -> LoadedPlugin {
-        self.limits = limits;
-        self
-    }
-
     /// The plugin's manifest.
     pub fn manifest(&self) -> &Manifest {
         &self.manifest

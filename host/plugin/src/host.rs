@@ -60,7 +60,13 @@ impl Limits {
     /// Defaults, overridden by `ALOFT_PLUGIN_DEADLINES` (`op=dur,...`, e.g.
     /// `check=2s,catalog=500ms,default=5s`) and `ALOFT_PLUGIN_MEMORY_MB`.
     pub fn from_env() -> Result<Limits, String> {
-        let mut limits = Limits::default();
+        Limits::from_env_over(Limits::default())
+    }
+
+    /// `base`, overridden by the same variables as [`Limits::from_env`]
+    /// (for a command whose calls want other defaults).
+    pub fn from_env_over(base: Limits) -> Result<Limits, String> {
+        let mut limits = base;
         if let Ok(spec) = std::env::var("ALOFT_PLUGIN_DEADLINES") {
             limits.apply_deadlines(&spec)?;
         }

@@ -68,27 +68,21 @@ const LIVE_STATES: &[&str] = &["pending", "running", "stopping", "stopped", "shu
 /// The cluster's instances that are not terminated, sorted by rank.
 pub async fn query(ec2: &Client, cluster: &ClusterRef) -> Result<Vec<Instance>> {
     let mut out = Vec::new();
-    let mut token: Option<String> = None;
-    loop {
-        let resp = ec2
-            .describe_instances()
-            .filters(filter(
-                &format!("tag:{CLUSTER_TAG}"),
-                &[&cluster.cluster_name],
-            ))
-            .filters(filter("instance-state-name", LIVE_STATES))
-            .set_next_token(token.take())
-            .send()
-            .await
-            .map_err(|e| from_sdk("DescribeInstances", e))?;
+    let mut pages = ec2
+        .describe_instances()
+        .filters(filter(
+            &format!("tag:{CLUSTER_TAG}"),
+            &[&cluster.cluster_name],
+        ))
+        .filters(filter("instance-state-name", LIVE_STATES))
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let resp = page.map_err(|e| from_sdk("DescribeInstances", e))?;
         for r in resp.reservations() {
             for i in r.instances() {
                 out.push(convert(i));
             }
-        }
-        match resp.next_token() {
-            Some(t) if !t.is_empty() => token = Some(t.to_string()),
-            _ => break,
         }
     }
     out.sort_by(|a, b| a.rank.cmp(&b.rank).then_with(|| a.id.cmp(&b.id)));

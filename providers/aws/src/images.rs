@@ -62,30 +62,20 @@ pub fn lookup(tag: &str, region: &str) -> Option<String> {
 }
 
 /// Whether an instance type has accelerators, and whether it is arm64,
-/// from the catalog's rows for it.
+/// from the catalog's first row for it (only its rows are parsed).
 fn shape(instance_type: &str) -> (bool, bool) {
     let mut lines = CATALOG.csv.lines();
     let Some(header) = lines.next() else {
         return (false, false);
     };
-    let cols: Vec<&str> = header.split(',').collect();
-    let acc = cols.iter().position(|c| *c == "AcceleratorName");
-    let arch = cols.iter().position(|c| *c == "Arch");
     let prefix = format!("{instance_type},");
-    // GpuInfo holds quoted commas: columns after it are counted from the end.
-    let arch_from_end = arch.map(|i| cols.len() - 1 - i);
-    match lines.find(|l| l.starts_with(&prefix)) {
-        Some(row) => {
-            let f: Vec<&str> = row.split(',').collect();
-            let gpu = acc
-                .and_then(|i| f.get(i))
-                .is_some_and(|s| !s.trim().is_empty());
-            let arm = arch_from_end
-                .and_then(|i| f.len().checked_sub(i + 1))
-                .and_then(|i| f.get(i))
-                .is_some_and(|s| s.trim() == "arm64");
-            (gpu, arm)
-        }
-        None => (false, false),
+    let Some(row) = lines.find(|l| l.starts_with(&prefix)) else {
+        return (false, false);
+    };
+    match aloft_sdk::catalog::parse_skypilot_csv(&format!("{header}\n{row}\n")) {
+        Ok(rows) => rows.first().map_or((false, false), |o| {
+            (o.accelerator.is_some(), o.arch.as_deref() == Some("arm64"))
+        }),
+        Err(_) => (false, false),
     }
 }

@@ -21,7 +21,7 @@ pub struct Snapshot {
 
 impl Snapshot {
     /// From the embedded catalog's offerings.
-    pub fn new(offerings: impl Iterator<Item = Offering>) -> Snapshot {
+    pub fn new(offerings: &[Offering]) -> Snapshot {
         let mut price: HashMap<(String, String), f64> = HashMap::new();
         let mut accelerator = HashMap::new();
         for o in offerings {
@@ -31,8 +31,10 @@ impl Snapshot {
                     .or_insert(p);
                 *e = e.min(p);
             }
-            if let Some(a) = o.accelerator {
-                accelerator.entry(o.instance_type).or_insert(a);
+            if let Some(a) = &o.accelerator {
+                accelerator
+                    .entry(o.instance_type.clone())
+                    .or_insert_with(|| a.clone());
             }
         }
         Snapshot { price, accelerator }
@@ -83,15 +85,13 @@ pub async fn region(ec2: &Client, region: &str, snap: &Snapshot) -> Result<Vec<O
 
     // Which zones offer which type.
     let mut offered: HashMap<String, Vec<String>> = HashMap::new();
-    let mut token = None;
-    loop {
-        let r = ec2
-            .describe_instance_type_offerings()
-            .location_type(LocationType::AvailabilityZoneId)
-            .set_next_token(token.take())
-            .send()
-            .await
-            .map_err(|e| from_sdk("DescribeInstanceTypeOfferings", e))?;
+    let mut pages = ec2
+        .describe_instance_type_offerings()
+        .location_type(LocationType::AvailabilityZoneId)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let r = page.map_err(|e| from_sdk("DescribeInstanceTypeOfferings", e))?;
         for o in r.instance_type_offerings() {
             if let (Some(t), Some(z)) = (o.instance_type(), o.location()) {
                 offered
@@ -100,25 +100,19 @@ pub async fn region(ec2: &Client, region: &str, snap: &Snapshot) -> Result<Vec<O
                     .push(z.to_string());
             }
         }
-        match r.next_token() {
-            Some(t) if !t.is_empty() => token = Some(t.to_string()),
-            _ => break,
-        }
     }
 
     // Current spot prices: the newest entry per (type, zone).
     let mut spot: HashMap<(String, String), f64> = HashMap::new();
     let now = aws_smithy_types::DateTime::from(std::time::SystemTime::now());
-    let mut token = None;
-    loop {
-        let r = ec2
-            .describe_spot_price_history()
-            .product_descriptions("Linux/UNIX")
-            .start_time(now)
-            .set_next_token(token.take())
-            .send()
-            .await
-            .map_err(|e| from_sdk("DescribeSpotPriceHistory", e))?;
+    let mut pages = ec2
+        .describe_spot_price_history()
+        .product_descriptions("Linux/UNIX")
+        .start_time(now)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let r = page.map_err(|e| from_sdk("DescribeSpotPriceHistory", e))?;
         for p in r.spot_price_history() {
             let zone = p
                 .availability_zone_id()
@@ -133,22 +127,16 @@ pub async fn region(ec2: &Client, region: &str, snap: &Snapshot) -> Result<Vec<O
             };
             spot.entry((t.as_str().to_string(), z)).or_insert(price);
         }
-        match r.next_token() {
-            Some(t) if !t.is_empty() => token = Some(t.to_string()),
-            _ => break,
-        }
     }
 
     let mut out = Vec::new();
-    let mut token = None;
-    loop {
-        let r = ec2
-            .describe_instance_types()
-            .max_results(100)
-            .set_next_token(token.take())
-            .send()
-            .await
-            .map_err(|e| from_sdk("DescribeInstanceTypes", e))?;
+    let mut pages = ec2
+        .describe_instance_types()
+        .max_results(100)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let r = page.map_err(|e| from_sdk("DescribeInstanceTypes", e))?;
         for info in r.instance_types() {
             let Some(name) = info.instance_type().map(|t| t.as_str().to_string()) else {
                 continue;
@@ -204,10 +192,6 @@ pub async fn region(ec2: &Client, region: &str, snap: &Snapshot) -> Result<Vec<O
                 });
             }
         }
-        match r.next_token() {
-            Some(t) if !t.is_empty() => token = Some(t.to_string()),
-            _ => break,
-        }
     }
     Ok(out)
 }
@@ -239,7 +223,7 @@ pub async fn live(
 ) -> Result<CatalogData> {
     let embedded = crate::CATALOG.load()?.offerings;
     let refreshed = regions(default, spec).await?;
-    let snap = Snapshot::new(embedded.iter().cloned());
+    let snap = Snapshot::new(&embedded);
     let mut offerings = Vec::new();
     let mut per_region = BTreeMap::new();
     for r in refreshed.iter().cloned() {

@@ -50,20 +50,16 @@ impl CatalogCommand {
                 Ok(())
             }
             CatalogCommand::Refresh { name, regions } => {
-                let mut limits = Limits::from_env().map_err(anyhow::Error::msg)?;
                 // A live catalog takes many paged calls: 10 minutes unless
                 // ALOFT_PLUGIN_DEADLINES says otherwise.
-                if !std::env::var("ALOFT_PLUGIN_DEADLINES").is_ok_and(|s| s.contains("catalog=")) {
-                    limits
-                        .deadlines
-                        .insert(Op::Catalog, Duration::from_secs(600));
-                }
-                let host = PluginHost::new(&home, limits.clone())?;
+                let mut base = Limits::default();
+                base.deadlines.insert(Op::Catalog, Duration::from_secs(600));
+                let limits = Limits::from_env_over(base).map_err(anyhow::Error::msg)?;
+                let host = PluginHost::new(&home, limits)?;
                 let installed = Registry::new(&home).get(&name)?;
                 let spec = regions.unwrap_or_else(|| "all".to_string());
                 let loaded = host
                     .load(&installed.manifest, &installed.component())?
-                    .with_limits(limits)
                     .with_setting("ALOFT_CATALOG_REFRESH", &spec)
                     .map_err(|m| Exit {
                         code: 2,
